@@ -1,0 +1,52 @@
+"""acme-platform: the runtime shared by Acme domain libraries and services.
+
+Public API: the names in __all__. Everything else may change without notice.
+"""
+from .config import Settings, load_settings
+from .db import Database, create_engine
+from .domains import DomainSpec, installed_domains
+from .errors import (
+    ConfigError,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentRequired,
+    Unauthenticated,
+    Unavailable,
+)
+from .events.cache import InvalidatingCache
+from .events.consumer import Consumer
+from .events.listener import ChangeListener
+from .events.outbox import Event, publish
+from .gevent_compat import GeventCompatibilityError, ensure_cooperative_waits
+from .principal import Principal
+from .uow import UnitOfWork
+
+__all__ = [
+    "Settings",
+    "load_settings",
+    "Database",
+    "create_engine",
+    "UnitOfWork",
+    "DomainSpec",
+    "installed_domains",
+    "Principal",
+    "ConfigError",
+    "DomainError",
+    "NotFound",
+    "Conflict",
+    "InvalidInput",
+    "Unauthenticated",
+    "Forbidden",
+    "PaymentRequired",
+    "Unavailable",
+    "Event",
+    "publish",
+    "Consumer",
+    "ChangeListener",
+    "InvalidatingCache",
+    "ensure_cooperative_waits",
+    "GeventCompatibilityError",
+]

@@ -1,0 +1,3 @@
+from acme_platform.migrations import run_env
+
+run_env(schema="acme_platform")

@@ -1,0 +1,118 @@
+"""Settings from the environment, validated once at start.
+
+Every variable is documented in the package README. A bad value fails fast with a message that
+names the variable, because a service that starts with a wrong pool size or URL fails later and
+further from the cause.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    service_name: str = "acme"
+    service_version: str = "0"
+    pool_size: int = 5
+    max_overflow: int = 5
+    pool_timeout: float = 5.0
+    pool_recycle: int = 1800
+    connect_timeout: int = 5
+    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 3000
+    idle_in_transaction_timeout_ms: int = 10000
+
+    @property
+    def application_name(self) -> str:
+        # Postgres shows this in pg_stat_activity: who is connected, at which version.
+        return f"{self.service_name}/{self.service_version}"[:63]
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return to_sqlalchemy_url(self.database_url)
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """Accept the libpq-style URL people have (postgres://, postgresql://) and pick the psycopg 3 driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ConfigError("DATABASE_URL", "must start with postgresql:// (got %r)" % _redact(url))
+
+
+def to_libpq_url(url: str) -> str:
+    """The same URL in the form plain psycopg / psql accept."""
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix):]
+    return url
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be an integer (got {raw!r})") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(name, f"must be between {minimum} and {maximum} (got {value})")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a number (got {raw!r})") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(name, f"must be between {minimum} and {maximum} (got {value})")
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    service_name: str | None = None,
+    service_version: str | None = None,
+) -> Settings:
+    """Read and validate settings. Raises ConfigError naming the first bad variable."""
+    env = os.environ if environ is None else environ
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        raise ConfigError("DATABASE_URL", "is required (e.g. postgresql://user:password@127.0.0.1:5544/acme)")
+    to_sqlalchemy_url(url)  # validates the scheme
+    name = env.get("ACME_SERVICE_NAME") or service_name or "acme"
+    if not all(c.isalnum() or c in "-_." for c in name):
+        raise ConfigError("ACME_SERVICE_NAME", f"may contain letters, digits, '-', '_' and '.' only (got {name!r})")
+    return Settings(
+        database_url=url,
+        service_name=name,
+        service_version=env.get("ACME_SERVICE_VERSION") or service_version or "0",
+        pool_size=_int(env, "ACME_DB_POOL_SIZE", 5, 1, 200),
+        max_overflow=_int(env, "ACME_DB_MAX_OVERFLOW", 5, 0, 200),
+        pool_timeout=_float(env, "ACME_DB_POOL_TIMEOUT", 5.0, 0.1, 300),
+        pool_recycle=_int(env, "ACME_DB_POOL_RECYCLE", 1800, 10, 86400),
+        connect_timeout=_int(env, "ACME_DB_CONNECT_TIMEOUT", 5, 1, 120),
+        statement_timeout_ms=_int(env, "ACME_DB_STATEMENT_TIMEOUT_MS", 5000, 0, 3_600_000),
+        lock_timeout_ms=_int(env, "ACME_DB_LOCK_TIMEOUT_MS", 3000, 0, 3_600_000),
+        idle_in_transaction_timeout_ms=_int(env, "ACME_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 0, 3_600_000),
+    )

@@ -1,0 +1,1 @@
+"""Events through Postgres: a transactional outbox per domain, consumer groups, and cache invalidation."""

@@ -1,0 +1,187 @@
+"""Apply every installed domain's migrations, in dependency order, one runner at a time.
+
+- A session-level advisory lock serialises runners across processes and hosts: a second runner
+  waits (and says so), then finds nothing left to do.
+- Each domain upgrades inside ONE transaction (Postgres has transactional DDL), so a revision that
+  fails leaves that domain exactly as it was.
+- lock_timeout keeps a migration from queueing behind a long transaction while every query of the
+  live services queues behind the migration's own lock request.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from ..config import to_sqlalchemy_url
+from ..domains import DomainSpec, installed_domains
+
+log = logging.getLogger(__name__)
+
+ADVISORY_LOCK_KEY = 0x6163_6D65  # "acme": one lock for all migration runners of a database
+
+
+class MigrationError(RuntimeError):
+    def __init__(self, domain: str, message: str):
+        self.domain = domain
+        super().__init__(f"{domain}: {message}")
+
+
+@dataclass
+class DomainResult:
+    domain: str
+    version: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    applied: list[str] = field(default_factory=list)
+
+
+def alembic_config(spec: DomainSpec) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(spec.migrations_path))
+    cfg.attributes["schema"] = spec.schema
+    return cfg
+
+
+def script_heads(spec: DomainSpec) -> tuple[str, ...]:
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config(spec)).get_heads()))
+
+
+def db_heads(connection: sa.Connection, spec: DomainSpec) -> tuple[str, ...]:
+    exists = connection.exec_driver_sql(
+        "SELECT to_regclass(%(t)s) IS NOT NULL", {"t": f'"{spec.schema}".alembic_version'}
+    ).scalar()
+    if not exists:
+        return ()
+    ctx = MigrationContext.configure(connection, opts={"version_table_schema": spec.schema})
+    return tuple(sorted(ctx.get_current_heads()))
+
+
+def pending_revisions(connection: sa.Connection, specs: list[DomainSpec]) -> dict[str, str]:
+    """Domains whose database lacks a revision the installed package needs: {domain: reason}.
+
+    A database *ahead* of the package (migrated by a newer version of the library) is fine: revisions
+    are only ever added, so it contains everything this version knows about.
+    """
+    missing: dict[str, str] = {}
+    for spec in specs:
+        script = ScriptDirectory.from_config(alembic_config(spec))
+        want, have = tuple(sorted(script.get_heads())), db_heads(connection, spec)
+        if want == have or all(_is_applied(script, head, have) for head in want):
+            continue
+        missing[spec.name] = (
+            f"{spec.package} {spec.version} needs revision {', '.join(want)}; "
+            f"database has {', '.join(have) or 'none'}"
+        )
+    return missing
+
+
+def _is_applied(script: ScriptDirectory, head: str, db_revisions: tuple[str, ...]) -> bool:
+    for current in db_revisions:
+        try:
+            script.get_revision(current)
+        except Exception:
+            return True  # unknown to this package: applied by a newer version of it
+        if any(rev.revision == head for rev in script.walk_revisions(base="base", head=current)):
+            return True
+    return False
+
+
+def domain_status(database_url: str, domains: list[str] | None = None) -> list[dict]:
+    specs = installed_domains(domains)
+    engine = sa.create_engine(to_sqlalchemy_url(database_url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = []
+            for spec in specs:
+                want, have = script_heads(spec), db_heads(conn, spec)
+                rows.append({
+                    "domain": spec.name,
+                    "package": spec.package,
+                    "version": spec.version,
+                    "schema": spec.schema,
+                    "head": list(want),
+                    "database": list(have),
+                    "up_to_date": not pending_revisions(conn, [spec]),
+                })
+            return rows
+    finally:
+        engine.dispose()
+
+
+class MigrationRunner:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        domains: list[str] | None = None,
+        lock_timeout_ms: int = 5000,
+        statement_timeout_ms: int = 600_000,
+        wait_timeout: float = 600.0,
+        progress: Callable[[str], None] = lambda message: log.info(message),
+    ):
+        self.engine = sa.create_engine(to_sqlalchemy_url(database_url), poolclass=sa.pool.NullPool)
+        self.specs = installed_domains(domains)
+        self.lock_timeout_ms = lock_timeout_ms
+        self.statement_timeout_ms = statement_timeout_ms
+        self.wait_timeout = wait_timeout
+        self.progress = progress
+
+    def run(self) -> list[DomainResult]:
+        try:
+            with self.engine.connect() as lock_conn:
+                lock_conn.execution_options(isolation_level="AUTOCOMMIT")
+                self._acquire(lock_conn)
+                try:
+                    return [self._upgrade(spec) for spec in self.specs]
+                finally:
+                    lock_conn.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": ADVISORY_LOCK_KEY})
+        finally:
+            self.engine.dispose()
+
+    def _acquire(self, conn: sa.Connection) -> None:
+        deadline = time.monotonic() + self.wait_timeout
+        announced = False
+        while not conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(k)s)", {"k": ADVISORY_LOCK_KEY}).scalar():
+            if not announced:
+                holder = conn.exec_driver_sql(
+                    "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                    "WHERE l.locktype = 'advisory' AND l.objid = %(k)s AND l.granted LIMIT 1",
+                    {"k": ADVISORY_LOCK_KEY & 0xFFFFFFFF},
+                ).first()
+                who = f"{holder.application_name or 'unknown'} (pid {holder.pid})" if holder else "another runner"
+                self.progress(f"waiting for {who} to finish migrating")
+                announced = True
+            if time.monotonic() > deadline:
+                raise MigrationError("all", f"gave up waiting {self.wait_timeout:.0f}s for the migration lock")
+            time.sleep(0.2)
+
+    def _upgrade(self, spec: DomainSpec) -> DomainResult:
+        applied: list[str] = []
+        cfg = alembic_config(spec)
+        cfg.attributes["on_version_apply"] = lambda ctx, step, heads, run_args: applied.append(step.up_revision_id)
+        with self.engine.connect() as conn:
+            with conn.begin():
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(self.lock_timeout_ms)}")
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(self.statement_timeout_ms)}")
+                before = db_heads(conn, spec)
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{spec.schema}"')
+                cfg.attributes["connection"] = conn
+                try:
+                    command.upgrade(cfg, "head")
+                except Exception as exc:
+                    raise MigrationError(spec.name, f"migration failed, nothing applied: {exc}") from exc
+                after = db_heads(conn, spec)
+        result = DomainResult(spec.name, spec.version, before, after, applied)
+        if applied:
+            self.progress(f"{spec.name} ({spec.package} {spec.version}): applied {', '.join(applied)}")
+        else:
+            self.progress(f"{spec.name} ({spec.package} {spec.version}): up to date at {', '.join(after) or 'base'}")
+        return result

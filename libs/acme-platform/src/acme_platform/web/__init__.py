@@ -1,0 +1,12 @@
+"""Flask integration: app factory, per-request unit of work, problem+json errors, health, metrics.
+
+Public API of acme_platform.web (services import from here).
+"""
+from .app import Platform, create_app, platform
+from .auth import bearer_token
+from .problems import ProblemException, problem
+from .request_uow import current_uow
+from .validation import make_spec, serve_openapi
+
+__all__ = ["create_app", "platform", "Platform", "current_uow", "bearer_token", "problem",
+           "ProblemException", "make_spec", "serve_openapi"]

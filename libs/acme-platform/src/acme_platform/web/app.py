@@ -1,0 +1,97 @@
+"""The app factory every service starts from."""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, jsonify
+
+from ..config import Settings, load_settings
+from ..db import Database
+from ..domains import DomainSpec, installed_domains
+from ..events.listener import ChangeListener
+from ..migrations.runner import pending_revisions
+from . import observability
+from .problems import problem, register_error_handlers
+from .request_uow import UnitOfWorkFlask
+
+
+@dataclass
+class Platform:
+    """What a service process holds: settings, database, its domains, and the change listener."""
+
+    settings: Settings
+    database: Database
+    domains: list[DomainSpec]
+    extensions: dict[str, Any] = field(default_factory=dict)
+    _listener: ChangeListener | None = None
+    _listener_pid: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def listener(self) -> ChangeListener:
+        """Started lazily, per process: a thread started before gunicorn forks would not exist in the worker."""
+        with self._lock:
+            if self._listener is None or self._listener_pid != os.getpid():
+                self._listener = ChangeListener(
+                    self.settings.database_url,
+                    application_name=f"{self.settings.application_name}/listener"[:63],
+                ).start()
+                self._listener_pid = os.getpid()
+            return self._listener
+
+    def close(self) -> None:
+        if self._listener is not None and self._listener_pid == os.getpid():
+            self._listener.stop()
+        self.database.dispose()
+
+
+def platform() -> Platform:
+    return current_app.extensions["acme"]
+
+
+def create_app(
+    import_name: str,
+    *,
+    service_name: str,
+    service_version: str,
+    domains: list[str] | None = None,
+    settings: Settings | None = None,
+    json_logs: bool = True,
+) -> Flask:
+    """A Flask app wired for Acme: per-request unit of work, problem+json errors, request ids,
+    JSON logs, /healthz, /readyz (DB reachable and migrated for `domains`) and /metrics."""
+    settings = settings or load_settings(service_name=service_name, service_version=service_version)
+    if json_logs:
+        observability.configure_json_logging(settings.service_name)
+    app = UnitOfWorkFlask(import_name)
+    app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
+    specs = installed_domains(domains)
+    app.extensions["acme"] = Platform(settings=settings, database=Database(settings), domains=specs)
+    register_error_handlers(app)
+    observability.install(app, settings.service_name)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok", service=settings.service_name, version=settings.service_version)
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            with platform().database.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+                missing = pending_revisions(conn, specs)
+        except sa.exc.SQLAlchemyError as exc:
+            return problem(503, "Not ready", f"database unreachable: {str(exc).splitlines()[0]}",
+                           code="platform.not_ready")
+        if missing:
+            first = next(iter(missing))
+            return problem(503, "Not ready", f"migrations pending: {missing[first]}",
+                           code="platform.migrations_pending", domain=first, pending=missing)
+        return jsonify(status="ready", domains={s.name: s.version for s in specs})
+
+    return app

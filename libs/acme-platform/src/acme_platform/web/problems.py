@@ -1,0 +1,124 @@
+"""Every error leaves as application/problem+json (RFC 9457); domain categories map to HTTP here, once."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy.exc
+from flask import Flask, Response, json, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from .. import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+STATUS_BY_CATEGORY: list[tuple[type[errors.DomainError], int]] = [
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.InvalidInput, 422),
+    (errors.Unauthenticated, 401),
+    (errors.Forbidden, 403),
+    (errors.PaymentRequired, 402),
+    (errors.Unavailable, 503),
+]
+
+
+def status_for(error: errors.DomainError) -> int:
+    for category, status in STATUS_BY_CATEGORY:
+        if isinstance(error, category):
+            return status
+    return 400
+
+
+def problem(status: int, title: str, detail: str | None = None, *, code: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:acme:problem:{code}" if code else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+    }
+    if code:
+        body["code"] = code
+    body.update({k: v for k, v in extra.items() if v is not None})
+    rid = getattr(request, "request_id", None) if request else None
+    if rid:
+        body["request_id"] = rid
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    for k, v in (headers or {}).items():
+        response.headers[k] = v
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", 'Bearer realm="acme"')
+    return response
+
+
+class ProblemException(Exception):
+    """Raise from anywhere in a request to answer with a prepared problem response."""
+
+    def __init__(self, response: Response):
+        self.response = response
+        super().__init__(response.status)
+
+
+def field_name(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def validation_problem(exc: ValidationError, *, where: str = "body") -> Response:
+    details = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        name = field_name(tuple(err.get("loc", ())))
+        message = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field"
+        details.append({"field": name, "message": message})
+    first = details[0] if details else {"field": where, "message": "invalid"}
+    return problem(
+        422, "Invalid request", f"{first['field']}: {first['message']}",
+        code="request.invalid", field=first["field"], errors=details,
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ProblemException)
+    def _problem(exc: ProblemException):
+        return exc.response
+
+    @app.errorhandler(errors.DomainError)
+    def _domain(exc: errors.DomainError):
+        return problem(status_for(exc), exc.title, exc.detail, code=exc.code, **exc.extra)
+
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError):
+        return validation_problem(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if exc.response is not None and exc.response.mimetype == PROBLEM_MIMETYPE:
+            return exc.response
+        headers = {}
+        if exc.code == 405 and exc.valid_methods:
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        return problem(exc.code or 500, exc.name, exc.description, headers=headers)
+
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    def _pool_timeout(exc):
+        log.warning("database pool exhausted: %s", exc)
+        return problem(503, "Service unavailable", "the database is busy; retry shortly",
+                       code="platform.unavailable", headers={"Retry-After": "1"})
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    def _operational(exc):
+        # Lock/statement timeouts, serialization failures, a restarting database: transient.
+        log.warning("database operational error: %s", str(exc).splitlines()[0])
+        return problem(503, "Service unavailable", "the database could not complete the request; retry",
+                       code="platform.unavailable", headers={"Retry-After": "1"})
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return problem(500, "Internal server error", "an unexpected error occurred; it has been logged",
+                       code="platform.internal")
