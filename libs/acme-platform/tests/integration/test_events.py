@@ -1,0 +1,246 @@
+"""Outbox, consumer groups, listener and invalidating cache against a real Postgres."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import psycopg
+import pytest
+
+from acme_platform import ChangeListener, Consumer, Database, InvalidatingCache, Settings, publish
+from acme_platform.migrations import MigrationRunner
+
+from ..conftest import revision, write_test_domain
+
+OUTBOX_REV = revision("ev0001", None, """
+    from acme_platform.migrations import create_outbox_table
+    create_outbox_table("evdom")
+    op.execute("CREATE TABLE evdom.handled (event_id text, handled_at timestamptz DEFAULT now())")
+""")
+
+
+@pytest.fixture(scope="module")
+def event_db(tmp_path_factory, make_database):
+    site = write_test_domain(tmp_path_factory.mktemp("evsite"), name="evdom", revisions={"ev0001.py": OUTBOX_REV})
+    sys.path.insert(0, str(site))
+    import importlib
+    importlib.invalidate_caches()
+    url = make_database()
+    MigrationRunner(url, domains=["evdom"], progress=lambda m: None).run()
+    db = Database(Settings(database_url=url, service_name="tests", pool_size=10))
+    yield url, db, site
+    db.dispose()
+    sys.path.remove(str(site))
+
+
+def wait_until(predicate, timeout=5.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def collecting_consumer(db, group, topics=("evdom.thing_happened",)):
+    seen = []
+    consumer = Consumer(db, group, topics, lambda uow, event: seen.append((event.key, event.event_id)))
+    return consumer, seen
+
+
+def test_publish_is_part_of_the_transaction(event_db):
+    url, db, _ = event_db
+    with pytest.raises(RuntimeError):
+        with db.unit_of_work() as uow:
+            publish(uow, "evdom.thing_happened", "rolled-back", {"n": 1})
+            raise RuntimeError("abort")
+    with db.unit_of_work() as uow:
+        publish(uow, "evdom.thing_happened", "kept", {"n": 2})
+    with psycopg.connect(url) as conn:
+        keys = [r[0] for r in conn.execute("SELECT key FROM evdom.outbox")]
+    assert "kept" in keys and "rolled-back" not in keys
+
+
+def test_consumer_does_not_skip_an_event_that_commits_out_of_order(event_db):
+    url, db, _ = event_db
+    consumer, seen = collecting_consumer(db, "ooo")
+    consumer.run_once()  # start after what earlier tests wrote
+    seen.clear()
+
+    # T1 inserts first (smaller id) but commits last; T2 inserts later and commits first.
+    t1 = psycopg.connect(url)
+    t1.execute("INSERT INTO evdom.outbox (txid, topic, key, payload) VALUES "
+               "(pg_current_xact_id()::text::bigint, 'evdom.thing_happened', 'early-id-late-commit', '{}')")
+    with db.unit_of_work() as uow:
+        publish(uow, "evdom.thing_happened", "late-id-early-commit")
+
+    consumer.run_once()
+    # The naive "id > last seen" consumer would deliver the later id now and skip the earlier one forever.
+    assert [k for k, _ in seen] == []
+    t1.commit()
+    t1.close()
+    consumer.run_once()
+    assert sorted(k for k, _ in seen) == ["early-id-late-commit", "late-id-early-commit"]
+    consumer.run_once()
+    assert len(seen) == 2  # nothing delivered twice
+
+
+def test_failed_handler_is_retried_and_earlier_events_stay_done(event_db):
+    url, db, _ = event_db
+    calls = []
+    fail_once = {"armed": True}
+
+    def handler(uow, event):
+        if event.key == "poison" and fail_once["armed"]:
+            fail_once["armed"] = False
+            uow.connection.exec_driver_sql("INSERT INTO evdom.handled (event_id) VALUES ('should-roll-back')")
+            raise ValueError("transient")
+        calls.append(event.key)
+
+    consumer = Consumer(db, "retry", ["evdom.thing_happened"], handler)
+    consumer.run_once()
+    calls.clear()
+    for key in ["a", "poison", "b"]:
+        with db.unit_of_work() as uow:
+            publish(uow, "evdom.thing_happened", key)
+    with pytest.raises(ValueError):
+        consumer.run_once()
+    assert calls == ["a"]
+    consumer.run_once()
+    assert calls == ["a", "poison", "b"]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM evdom.handled WHERE event_id='should-roll-back'").fetchone()[0] == 0
+
+
+CONSUMER_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from acme_platform import Consumer, Database, Settings
+    db = Database(Settings(database_url=sys.argv[1], service_name="killme"))
+    def handler(uow, event):
+        uow.connection.exec_driver_sql("INSERT INTO evdom.handled (event_id) VALUES (%(e)s)", {"e": event.event_id})
+        time.sleep(0.01)
+    c = Consumer(db, "killable", ["evdom.bulk_loaded"], handler, batch_size=5)
+    while True:
+        c.run_once()
+        time.sleep(0.05)
+""")
+
+
+def test_consumer_killed_mid_stream_loses_nothing_and_replay_is_harmless(event_db, tmp_path):
+    url, db, site = event_db
+    with db.unit_of_work() as uow:
+        for i in range(300):
+            publish(uow, "evdom.bulk_loaded", f"k{i}")
+    script = tmp_path / "consumer.py"
+    script.write_text(CONSUMER_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site)] + sys.path))
+
+    def handled():
+        with psycopg.connect(url) as conn:
+            return conn.execute("SELECT count(*), count(DISTINCT event_id) FROM evdom.handled "
+                                "WHERE event_id LIKE 'evdom:%'").fetchone()
+
+    proc = subprocess.Popen([sys.executable, str(script), url], env=env)
+    try:
+        assert wait_until(lambda: handled()[0] >= 50, timeout=30)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        partial = handled()
+        assert 50 <= partial[0] < 300
+        proc = subprocess.Popen([sys.executable, str(script), url], env=env)
+        assert wait_until(lambda: handled()[1] >= 300, timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    total, distinct = handled()
+    # Handler writes and offsets commit together: every event handled, none twice.
+    assert distinct == 300
+    assert total == 300
+
+
+def test_listener_wakes_and_cache_invalidates_across_connections(event_db):
+    url, db, _ = event_db
+    listener = ChangeListener(url).start()
+    try:
+        assert listener.wait_connected(5)
+        cache = InvalidatingCache(listener, ["evdom.thing_happened"])
+        cache.put("sku-1", {"price": 1})
+        cache.put("sku-2", {"price": 2})
+        assert cache.get("sku-1") == {"price": 1}
+        # Another process commits a change to sku-1 only.
+        with psycopg.connect(url) as other:
+            other.execute("SELECT 1")
+        with db.unit_of_work() as uow:
+            publish(uow, "evdom.thing_happened", "sku-1")
+        assert wait_until(lambda: cache.get("sku-1") is None, timeout=1.0)
+        assert cache.get("sku-2") == {"price": 2}
+    finally:
+        listener.stop()
+
+
+def test_value_loaded_during_an_invalidation_is_not_stored(event_db):
+    url, db, _ = event_db
+    listener = ChangeListener(url).start()
+    try:
+        assert listener.wait_connected(5)
+        cache = InvalidatingCache(listener, ["evdom.thing_happened"])
+
+        def slow_loader():
+            cache.invalidate("k")  # a change arrives while we are reading the old value
+            return "stale"
+
+        assert cache.get_or_load("k", slow_loader) == "stale"
+        assert cache.get("k") is None
+    finally:
+        listener.stop()
+
+
+def test_dropped_listener_flushes_cache_and_serves_nothing_until_back(event_db):
+    url, db, _ = event_db
+    listener = ChangeListener(url, reconnect_delay=0.5).start()
+    try:
+        assert listener.wait_connected(5)
+        cache = InvalidatingCache(listener, ["evdom.thing_happened"])
+        cache.put("k", "v")
+        listener.drop_connection()
+        assert wait_until(lambda: not listener.connected, timeout=5)
+        assert cache.get("k") is None
+        cache.put("k2", "v2")  # not stored while notifications could be missed
+        assert wait_until(lambda: listener.connected, timeout=10)
+        assert cache.get("k") is None and cache.get("k2") is None
+        assert listener.reconnects >= 1
+        cache.put("k3", "v3")
+        assert cache.get("k3") == "v3"
+    finally:
+        listener.stop()
+
+
+def test_one_notify_per_transaction(event_db):
+    url, db, _ = event_db
+    got = []
+    with psycopg.connect(url, autocommit=True) as listen:
+        listen.execute('LISTEN "acme_events"')
+        with db.unit_of_work() as uow:
+            for i in range(3):
+                publish(uow, "evdom.thing_happened", f"multi-{i}")
+        for note in listen.notifies(timeout=2.0, stop_after=5):
+            got.append(json.loads(note.payload))
+    assert len(got) == 1
+    assert got[0]["events"] == [["evdom.thing_happened", f"multi-{i}"] for i in range(3)]
+
+
+def test_consumer_group_offsets_are_independent(event_db):
+    url, db, _ = event_db
+    with db.unit_of_work() as uow:
+        publish(uow, "evdom.other_happened", "x")
+    c1, seen1 = collecting_consumer(db, "g1", ["evdom.other_happened"])
+    c2, seen2 = collecting_consumer(db, "g2", ["evdom.other_happened"])
+    c1.run_once()
+    c2.run_once()
+    assert seen1 == seen2 and len(seen1) >= 1
+    c1.run_once()
+    assert len(seen1) == len(seen2)

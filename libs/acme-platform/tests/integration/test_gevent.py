@@ -1,0 +1,106 @@
+"""psycopg must stay cooperative under gevent, also when the app is imported before gevent patches."""
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+import requests
+
+APP = textwrap.dedent("""
+    from acme_platform.web import create_app, current_uow
+
+    app = create_app(__name__, service_name="sleepy", service_version="1", domains=[], json_logs=False)
+    # Touch the database at import: with --preload this imports psycopg in the master, before gevent.
+    app.extensions["acme"].database.engine.dispose()
+
+    @app.get("/sleep")
+    def sleep():
+        current_uow().connection.exec_driver_sql("SELECT pg_sleep(0.2)")
+        return {"ok": True}
+""")
+
+CONF = textwrap.dedent("""
+    from acme_platform.gunicorn_hooks import post_worker_init  # noqa: F401
+    worker_class = "gevent"
+    workers = 1
+    worker_connections = 100
+    control_socket_disable = True
+""")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, proc, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"gunicorn exited: {proc.stdout.read()}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise AssertionError("gunicorn did not come up")
+
+
+def concurrent_sleeps(base, n=20):
+    results = []
+
+    def one():
+        results.append(requests.get(f"{base}/sleep", timeout=10).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - started, results
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["normal", "preload"])
+def test_twenty_concurrent_pg_sleeps_in_one_gevent_worker(tmp_path, migrated_database_url, preload):
+    (tmp_path / "sleepy_app.py").write_text(APP)
+    (tmp_path / "gunicorn_conf.py").write_text(CONF)
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=migrated_database_url, ACME_DB_POOL_SIZE="25", ACME_DB_MAX_OVERFLOW="5")
+    cmd = [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--bind", f"127.0.0.1:{port}",
+           "--chdir", str(tmp_path)] + (["--preload"] if preload else []) + ["sleepy_app:app"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/healthz", proc)
+        concurrent_sleeps(base)  # warm the pool: connections are opened on first use
+        elapsed, statuses = concurrent_sleeps(base)
+        assert statuses == [200] * 20
+        # Serialised, 20 x 0.2 s would take >= 4 s; cooperative, they overlap.
+        assert elapsed < 1.0, f"20 concurrent pg_sleep(0.2) took {elapsed:.2f}s: the worker is blocking"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_blocking_wait_is_detected_and_switched():
+    # psycopg imported first, gevent patched afterwards: the order --preload produces.
+    code = textwrap.dedent("""
+        import psycopg, psycopg.waiting
+        from gevent import monkey
+        monkey.patch_all()
+        from acme_platform.gevent_compat import ensure_cooperative_waits, psycopg_wait_is_cooperative
+        assert not psycopg_wait_is_cooperative(), "psycopg should have picked the blocking C wait"
+        assert ensure_cooperative_waits() is True
+        assert psycopg_wait_is_cooperative()
+        assert ensure_cooperative_waits() is False
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

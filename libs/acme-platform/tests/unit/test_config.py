@@ -1,0 +1,43 @@
+import pytest
+
+from acme_platform import ConfigError, load_settings
+from acme_platform.config import to_sqlalchemy_url
+
+
+def test_requires_database_url():
+    with pytest.raises(ConfigError) as err:
+        load_settings({})
+    assert err.value.variable == "DATABASE_URL"
+    assert "DATABASE_URL" in str(err.value)
+
+
+def test_rejects_non_postgres_url():
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings({"DATABASE_URL": "mysql://x@y/z"})
+
+
+@pytest.mark.parametrize("name,value", [
+    ("ACME_DB_POOL_SIZE", "lots"),
+    ("ACME_DB_POOL_SIZE", "0"),
+    ("ACME_DB_POOL_TIMEOUT", "-1"),
+    ("ACME_DB_STATEMENT_TIMEOUT_MS", "1.5"),
+    ("ACME_SERVICE_NAME", "bad name!"),
+])
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(ConfigError) as err:
+        load_settings({"DATABASE_URL": "postgresql://u@h/db", name: value})
+    assert err.value.variable == name
+
+
+def test_defaults_and_application_name():
+    s = load_settings({"DATABASE_URL": "postgres://u:p@h:1/db", "ACME_DB_POOL_SIZE": "7"},
+                      service_name="storefront", service_version="1.2.3")
+    assert s.pool_size == 7
+    assert s.application_name == "storefront/1.2.3"
+    assert s.sqlalchemy_url == "postgresql+psycopg://u:p@h:1/db"
+
+
+def test_password_not_echoed_in_errors():
+    with pytest.raises(ConfigError) as err:
+        to_sqlalchemy_url("mysql://user:secret@h/db")
+    assert "secret" not in str(err.value)
