@@ -24,11 +24,9 @@ APP = textwrap.dedent("""
 """)
 
 CONF = textwrap.dedent("""
-    from acme_platform.gunicorn_hooks import post_worker_init  # noqa: F401
-    worker_class = "gevent"
+    from acme_platform.gunicorn_conf import configure
+    configure(globals(), port_env="SLEEPY_PORT", default_port=0)
     workers = 1
-    worker_connections = 100
-    control_socket_disable = True
 """)
 
 
@@ -71,9 +69,9 @@ def test_twenty_concurrent_pg_sleeps_in_one_gevent_worker(tmp_path, migrated_dat
     (tmp_path / "sleepy_app.py").write_text(APP)
     (tmp_path / "gunicorn_conf.py").write_text(CONF)
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=migrated_database_url, ACME_DB_POOL_SIZE="25", ACME_DB_MAX_OVERFLOW="5")
-    cmd = [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--bind", f"127.0.0.1:{port}",
-           "--chdir", str(tmp_path)] + (["--preload"] if preload else []) + ["sleepy_app:app"]
+    env = dict(os.environ, DATABASE_URL=migrated_database_url, ACME_DB_POOL_SIZE="25", ACME_DB_MAX_OVERFLOW="5",
+               SLEEPY_PORT=str(port))
+    cmd = [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--chdir", str(tmp_path)] + (["--preload"] if preload else []) + ["sleepy_app:app"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"

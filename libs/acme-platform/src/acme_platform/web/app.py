@@ -43,6 +43,21 @@ class Platform:
                 self._listener_pid = os.getpid()
             return self._listener
 
+    def per_process(self, name: str, factory):
+        """A per-process singleton (an authenticator, a cache) built on first use in this process.
+
+        Objects holding threads or the listener must not be created in a gunicorn master and
+        inherited by forked workers, where the thread does not exist.
+        """
+        key = (name, os.getpid())
+        with self._lock:
+            value = self.extensions.get(key)
+        if value is None:
+            value = factory(self)
+            with self._lock:
+                value = self.extensions.setdefault(key, value)
+        return value
+
     def close(self) -> None:
         if self._listener is not None and self._listener_pid == os.getpid():
             self._listener.stop()
