@@ -19,7 +19,7 @@ from .errors import (
 from .events.cache import InvalidatingCache
 from .events.consumer import Consumer
 from .events.listener import ChangeListener
-from .events.outbox import Event, publish
+from .events.outbox import Event, publish, publish_many
 from .gevent_compat import GeventCompatibilityError, ensure_cooperative_waits
 from .principal import Principal
 from .uow import UnitOfWork
@@ -44,6 +44,7 @@ __all__ = [
     "Unavailable",
     "Event",
     "publish",
+    "publish_many",
     "Consumer",
     "ChangeListener",
     "InvalidatingCache",

@@ -29,41 +29,50 @@ def main() -> None:
 @main.command(help="Apply pending migrations of all installed domains (or one), in dependency order.")
 @click.option("--domain", "domains", multiple=True, help="Only this domain (and what it depends on).")
 @click.option("--wait-timeout", default=600.0, show_default=True, help="Seconds to wait for another runner.")
-def migrate(domains: tuple[str, ...], wait_timeout: float) -> None:
+@click.option("--force", is_flag=True,
+              help="Apply a contract revision although live instances run older versions (asks you to type the "
+                   "revision id; recorded in the ledger).")
+def migrate(domains: tuple[str, ...], wait_timeout: float, force: bool) -> None:
     from .domains import DomainRegistryError
-    from .migrations.runner import MigrationError, MigrationRunner
+    from .migrations.runner import MigrationBlocked, MigrationError, MigrationRunner
 
     settings = _settings()
-    try:
-        runner = MigrationRunner(settings.database_url, domains=list(domains) or None,
-                                 wait_timeout=wait_timeout, progress=click.echo)
-        results = runner.run()
-    except (MigrationError, DomainRegistryError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
-    except Exception as exc:  # connection refused, bad credentials ...
-        raise click.ClickException(f"migration failed: {str(exc).splitlines()[0]}") from None
+    forced: set[str] = set()
+    while True:
+        try:
+            runner = MigrationRunner(settings.database_url, domains=list(domains) or None, wait_timeout=wait_timeout,
+                                     force_revisions=forced, progress=click.echo)
+            results = runner.run()
+            break
+        except MigrationBlocked as exc:
+            if not force:
+                raise click.ClickException(str(exc)) from None
+            click.echo(str(exc), err=True)
+            typed = click.prompt(f"Type the revision id ({exc.revision}) to apply it anyway", default="",
+                                 show_default=False, err=True)
+            if typed.strip() != exc.revision:
+                raise click.ClickException("confirmation did not match; nothing applied") from None
+            forced.add(exc.revision)
+        except (MigrationError, DomainRegistryError) as exc:
+            raise click.ClickException(str(exc).splitlines()[0]) from None
+        except Exception as exc:  # connection refused, bad credentials ...
+            raise click.ClickException(f"migration failed: {str(exc).splitlines()[0]}") from None
     applied = sum(len(r.applied) for r in results)
     click.echo(f"migrated: {applied} revision(s) applied across {len(results)} domain(s)")
 
 
-@main.command(help="Installed domains, their package versions and the database revision of each.")
+@main.command(help="Domains, live service instances, library versions and database revisions; flags version skew.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool) -> None:
-    from .migrations.runner import domain_status
+    from .status import collect_status, render_text
 
     settings = _settings()
     try:
-        rows = domain_status(settings.database_url)
+        report = collect_status(settings.database_url)
     except Exception as exc:
         raise click.ClickException(f"cannot read status: {str(exc).splitlines()[0]}") from None
-    if as_json:
-        click.echo(json.dumps({"domains": rows}, indent=2))
-    else:
-        click.echo(f"{'DOMAIN':<10} {'PACKAGE':<16} {'VERSION':<9} {'HEAD':<14} {'DATABASE':<14} STATE")
-        for r in rows:
-            click.echo(f"{r['domain']:<10} {r['package']:<16} {r['version']:<9} {','.join(r['head']) or '-':<14} "
-                       f"{','.join(r['database']) or '-':<14} {'ok' if r['up_to_date'] else 'PENDING'}")
-    if not all(r["up_to_date"] for r in rows):
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else render_text(report))
+    if not all(d["up_to_date"] for d in report["installed"]):
         sys.exit(3)
 
 

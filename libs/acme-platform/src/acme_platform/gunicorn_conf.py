@@ -21,9 +21,25 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer (got {raw!r})") from None
 
 
-def post_worker_init(worker) -> None:  # noqa: ARG001
+def post_worker_init(worker) -> None:
     # Covers --preload and any import order that loaded psycopg before the worker patched.
     ensure_cooperative_waits()
+    acme = _platform_of(worker)
+    if acme is not None:
+        acme.start_process()
+
+
+def worker_exit(server, worker) -> None:  # noqa: ARG001
+    # A clean shutdown deregisters at once instead of lingering until the heartbeat goes stale.
+    acme = _platform_of(worker)
+    if acme is not None:
+        acme.stop_process()
+
+
+def _platform_of(worker):
+    app = getattr(worker, "wsgi", None)
+    extensions = getattr(app, "extensions", None)
+    return extensions.get("acme") if isinstance(extensions, dict) else None
 
 
 def configure(namespace: MutableMapping[str, Any], *, port_env: str, default_port: int) -> None:
@@ -41,5 +57,6 @@ def configure(namespace: MutableMapping[str, Any], *, port_env: str, default_por
         accesslog=None,  # the app logs each request as JSON with its request id
         errorlog="-",
         post_worker_init=post_worker_init,
+        worker_exit=worker_exit,
         proc_name=os.environ.get("ACME_SERVICE_NAME"),
     )

@@ -81,9 +81,25 @@ def test_twenty_concurrent_pg_sleeps_in_one_gevent_worker(tmp_path, migrated_dat
         assert statuses == [200] * 20
         # Serialised, 20 x 0.2 s would take >= 4 s; cooperative, they overlap.
         assert elapsed < 1.0, f"20 concurrent pg_sleep(0.2) took {elapsed:.2f}s: the worker is blocking"
+        # The worker registered itself in the live-instance registry...
+        assert [r[0] for r in registered(migrated_database_url, "sleepy")] == [worker_pid(proc)]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    # ...and a clean shutdown deregistered it at once (no waiting for the heartbeat to go stale).
+    assert registered(migrated_database_url, "sleepy") == []
+
+
+def registered(url, service):
+    import psycopg
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT pid FROM acme_platform.instances WHERE service = %s", (service,)).fetchall()
+
+
+def worker_pid(master):
+    children = open(f"/proc/{master.pid}/task/{master.pid}/children").read().split()
+    assert len(children) == 1, children
+    return int(children[0])
 
 
 def test_blocking_wait_is_detected_and_switched():

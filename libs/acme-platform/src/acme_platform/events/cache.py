@@ -29,8 +29,10 @@ class InvalidatingCache(Generic[K, V]):
         self._max = max_entries
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
-        # Bumped on every invalidation: a value loaded before an invalidation is not stored.
+        # A value loaded while its key (or everything) was invalidated is not stored. Per-key counters,
+        # so a busy key (every reservation changes a product) does not block loads of other keys.
         self._generation = 0
+        self._key_generations: dict[K, int] = {}
         self._key_of_event = key_of_event
         self.hits = 0
         self.misses = 0
@@ -53,14 +55,16 @@ class InvalidatingCache(Generic[K, V]):
                 self._entries.move_to_end(key)
             return value
 
-    def generation(self) -> int:
-        return self._generation
+    def generation(self, key: K | None = None) -> tuple[int, int]:
+        with self._lock:
+            return self._generation, self._key_generations.get(key, 0)
 
-    def put(self, key: K, value: V, *, loaded_at_generation: int | None = None) -> None:
+    def put(self, key: K, value: V, *, loaded_at_generation: tuple[int, int] | None = None) -> None:
         if not self._listener.connected:
             return
         with self._lock:
-            if loaded_at_generation is not None and loaded_at_generation != self._generation:
+            current = (self._generation, self._key_generations.get(key, 0))
+            if loaded_at_generation is not None and loaded_at_generation != current:
                 return
             self._entries[key] = value
             self._entries.move_to_end(key)
@@ -73,7 +77,7 @@ class InvalidatingCache(Generic[K, V]):
             self.hits += 1
             return value
         self.misses += 1
-        generation = self._generation
+        generation = self.generation(key)
         value = loader()
         if value is not None:
             self.put(key, value, loaded_at_generation=generation)
@@ -81,7 +85,11 @@ class InvalidatingCache(Generic[K, V]):
 
     def invalidate(self, key: K) -> None:
         with self._lock:
-            self._generation += 1
+            self._key_generations[key] = self._key_generations.get(key, 0) + 1
+            if len(self._key_generations) > 2 * self._max:
+                # Forget per-key counters wholesale; bumping the global one keeps in-flight loads honest.
+                self._key_generations.clear()
+                self._generation += 1
             self._entries.pop(key, None)
 
     def invalidate_where(self, predicate: Callable[[K, V], bool]) -> None:
@@ -94,6 +102,10 @@ class InvalidatingCache(Generic[K, V]):
         with self._lock:
             self._generation += 1
             self._entries.clear()
+
+    def keys(self) -> list[K]:
+        with self._lock:
+            return list(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections import defaultdict
 from typing import Callable
 
@@ -88,10 +87,12 @@ class ChangeListener:
                                      application_name=self._application_name) as conn:
                     self._conn = conn
                     conn.execute(f'LISTEN "{self._channel}"')
-                    self._connected.set()
+                    # Flush before declaring ourselves connected: caches refuse stores while we are
+                    # disconnected, so nothing from before the outage can be served after it.
                     self._reset()
+                    self._connected.set()
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=1.0):
+                        for note in conn.notifies(timeout=0.25):
                             self._dispatch(note.payload)
             except Exception as exc:
                 if self._stop.is_set():
@@ -102,7 +103,7 @@ class ChangeListener:
                 self._conn = None
             if not self._stop.is_set():
                 self.reconnects += 1
-                time.sleep(self._reconnect_delay)
+                self._stop.wait(self._reconnect_delay)
 
     def _reset(self) -> None:
         for callback in list(self._resets):

@@ -84,6 +84,27 @@ def publish(uow: UnitOfWork, topic: str, key: str, payload: dict[str, Any] | Non
     pending.append((topic, str(key)))
 
 
+def publish_many(uow: UnitOfWork, topic: str, events: list[tuple[str, dict[str, Any] | None]]) -> None:
+    """Record several events of one topic in ONE statement (hot paths: a reservation of many skus)."""
+    if not events:
+        return
+    validate_topic(topic)
+    schema = topic.split(".", 1)[0]
+    keys = [str(key) for key, _ in events]
+    bodies = [json.dumps(payload or {}, separators=(",", ":"), default=str) for _, payload in events]
+    uow.connection.exec_driver_sql(
+        f'INSERT INTO "{schema}".outbox (txid, topic, key, payload) '
+        "SELECT pg_current_xact_id()::text::bigint, %(topic)s, k, p::jsonb "
+        "FROM unnest(%(keys)s::text[], %(bodies)s::text[]) WITH ORDINALITY AS e(k, p, n) ORDER BY n",
+        {"topic": topic, "keys": keys, "bodies": bodies},
+    )
+    pending = uow.state.get(_STATE_KEY)
+    if pending is None:
+        pending = uow.state[_STATE_KEY] = []
+        uow.before_commit(lambda: _notify(uow, pending))
+    pending.extend((topic, key) for key in keys)
+
+
 def _notify(uow: UnitOfWork, pending: list[tuple[str, str]]) -> None:
     message = json.dumps({"events": pending}, separators=(",", ":"))
     if len(message.encode()) > _MAX_NOTIFY_BYTES:

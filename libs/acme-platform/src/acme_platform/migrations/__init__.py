@@ -1,6 +1,7 @@
 """Per-domain Alembic environments, run in dependency order by one runner under an advisory lock."""
 from .env import run_env
 from .ops import create_outbox_table
-from .runner import MigrationError, MigrationRunner, domain_status, pending_revisions
+from .runner import MigrationBlocked, MigrationError, MigrationRunner, domain_status, pending_revisions
+from .skew import compatibility_problems
 
-__all__ = ["run_env", "create_outbox_table", "MigrationRunner", "MigrationError", "domain_status", "pending_revisions"]
+__all__ = ["run_env", "create_outbox_table", "MigrationRunner", "MigrationError", "MigrationBlocked", "compatibility_problems", "domain_status", "pending_revisions"]

@@ -11,11 +11,17 @@ import os
 import sqlalchemy as sa
 
 
+# Tables the platform keeps inside every domain schema; the domain's metadata does not describe them.
+PLATFORM_OWNED_TABLES = frozenset({"acme_migration_ledger", "outbox", "alembic_version"})
+
+
 def _only_this_schema(schema: str):
-    # Autogenerate must never propose changes to another domain's schema.
+    # Autogenerate must never propose changes to another domain's schema, nor to platform-owned tables.
     def include_name(name, type_, parent_names):
         if type_ == "schema":
             return name == schema
+        if type_ == "table":
+            return name not in PLATFORM_OWNED_TABLES
         return True
 
     return include_name
@@ -32,6 +38,9 @@ def run_env(schema: str, target_metadata: sa.MetaData | None = None) -> None:
         include_name=_only_this_schema(schema),
         compare_type=True,
     )
+    # lock_timeout lives in the migration's own SQL (online and in offline --sql output): a DDL lock
+    # request queued behind a long transaction would otherwise stall every query of the live services.
+    lock_timeout_ms = int(config.attributes.get("lock_timeout_ms", os.environ.get("ACME_MIGRATION_LOCK_TIMEOUT_MS", 5000)))
     on_apply = config.attributes.get("on_version_apply")
     if on_apply is not None:
         common["on_version_apply"] = on_apply
@@ -40,6 +49,7 @@ def run_env(schema: str, target_metadata: sa.MetaData | None = None) -> None:
         context.configure(url=config.get_main_option("sqlalchemy.url") or "postgresql://",
                           literal_binds=True, dialect_opts={"paramstyle": "named"}, **common)
         with context.begin_transaction():
+            context.execute(f"SET lock_timeout = {lock_timeout_ms}")
             context.run_migrations()
         return
 
@@ -48,6 +58,7 @@ def run_env(schema: str, target_metadata: sa.MetaData | None = None) -> None:
         # Run by acme_platform's MigrationRunner: the transaction and locks are the runner's.
         context.configure(connection=connection, **common)
         with context.begin_transaction():
+            context.execute(f"SET LOCAL lock_timeout = {lock_timeout_ms}")
             context.run_migrations()
         return
 

@@ -22,6 +22,8 @@ from alembic.script import ScriptDirectory
 
 from ..config import to_sqlalchemy_url
 from ..domains import DomainSpec, installed_domains
+from ..registry import LiveInstance
+from .skew import RevisionPolicy, RevisionPolicyError, blockers, ensure_ledger, policy_of, record
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,21 @@ def domain_status(database_url: str, domains: list[str] | None = None) -> list[d
         engine.dispose()
 
 
+class MigrationBlocked(MigrationError):
+    """A contract revision would break live instances still running an older library version."""
+
+    def __init__(self, spec: DomainSpec, policy: RevisionPolicy, instances: list[LiveInstance]):
+        self.revision = policy.revision
+        self.instances = instances
+        who = "; ".join(f"{i.service} on {i.host} (pid {i.pid}) runs {spec.package} {i.packages[spec.package]}"
+                        for i in instances)
+        super().__init__(
+            spec.name,
+            f"contract revision {policy.revision} requires {spec.package} >= {policy.min_compatible_version}, "
+            f"but live instances run older versions: {who}. Upgrade them first, or re-run with --force",
+        )
+
+
 class MigrationRunner:
     def __init__(
         self,
@@ -125,6 +142,7 @@ class MigrationRunner:
         lock_timeout_ms: int = 5000,
         statement_timeout_ms: int = 600_000,
         wait_timeout: float = 600.0,
+        force_revisions: set[str] | frozenset[str] = frozenset(),
         progress: Callable[[str], None] = lambda message: log.info(message),
     ):
         self.engine = sa.create_engine(to_sqlalchemy_url(database_url), poolclass=sa.pool.NullPool)
@@ -132,6 +150,7 @@ class MigrationRunner:
         self.lock_timeout_ms = lock_timeout_ms
         self.statement_timeout_ms = statement_timeout_ms
         self.wait_timeout = wait_timeout
+        self.force_revisions = set(force_revisions)
         self.progress = progress
 
     def run(self) -> list[DomainResult]:
@@ -163,17 +182,55 @@ class MigrationRunner:
                 raise MigrationError("all", f"gave up waiting {self.wait_timeout:.0f}s for the migration lock")
             time.sleep(0.2)
 
+    def _pending(self, script: ScriptDirectory, spec: DomainSpec, before: tuple[str, ...]) -> list | None:
+        """Scripts to apply, oldest first; None when the database is ahead of this package."""
+        for rev in before:
+            try:
+                script.get_revision(rev)
+            except Exception:
+                return None
+        lower = before[0] if len(before) == 1 else (before or "base")
+        return list(reversed(list(script.iterate_revisions("heads", lower))))
+
     def _upgrade(self, spec: DomainSpec) -> DomainResult:
         applied: list[str] = []
         cfg = alembic_config(spec)
-        cfg.attributes["on_version_apply"] = lambda ctx, step, heads, run_args: applied.append(step.up_revision_id)
+        script = ScriptDirectory.from_config(cfg)
         with self.engine.connect() as conn:
             with conn.begin():
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(self.lock_timeout_ms)}")
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(self.statement_timeout_ms)}")
-                before = db_heads(conn, spec)
                 conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{spec.schema}"')
+                ensure_ledger(conn, spec.schema)
+                before = db_heads(conn, spec)
+                pending = self._pending(script, spec, before)
+                if pending is None:
+                    self.progress(f"{spec.name}: database is at {', '.join(before)}, newer than "
+                                  f"{spec.package} {spec.version} knows; nothing to do")
+                    return DomainResult(spec.name, spec.version, before, before, [])
+                try:
+                    policies = {s.revision: policy_of(s) for s in pending}
+                except RevisionPolicyError as exc:
+                    raise MigrationError(spec.name, str(exc)) from None
+                forced: dict[str, list[dict]] = {}
+                for rev, policy in policies.items():
+                    blocking = blockers(conn, spec, policy)
+                    if not blocking:
+                        continue
+                    if rev not in self.force_revisions:
+                        raise MigrationBlocked(spec, policy, blocking)
+                    forced[rev] = [{"service": i.service, "host": i.host, "pid": i.pid,
+                                    "version": i.packages[spec.package]} for i in blocking]
+                    self.progress(f"{spec.name}: FORCING contract revision {rev} past {len(blocking)} live instance(s)")
+
+                def on_apply(ctx, step, heads, run_args):  # noqa: ARG001
+                    rev = step.up_revision_id
+                    applied.append(rev)
+                    record(conn, spec, policies[rev], forced_blockers=forced.get(rev))
+
+                cfg.attributes["on_version_apply"] = on_apply
                 cfg.attributes["connection"] = conn
+                cfg.attributes["lock_timeout_ms"] = self.lock_timeout_ms
                 try:
                     command.upgrade(cfg, "head")
                 except Exception as exc:

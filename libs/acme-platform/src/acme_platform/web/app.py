@@ -1,6 +1,7 @@
 """The app factory every service starts from."""
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from ..db import Database
 from ..domains import DomainSpec, installed_domains
 from ..events.listener import ChangeListener
 from ..migrations.runner import pending_revisions
+from ..migrations.skew import compatibility_problems
+from ..registry import InstanceRegistration
 from . import observability
 from .problems import problem, register_error_handlers
 from .request_uow import UnitOfWorkFlask
@@ -42,6 +45,26 @@ class Platform:
                 ).start()
                 self._listener_pid = os.getpid()
             return self._listener
+
+    def start_process(self) -> None:
+        """Per-process start: register this instance (heartbeats) and open the change listener.
+
+        Called from gunicorn's post_worker_init (acme_platform.gunicorn_conf), never in a gunicorn
+        master: threads do not survive fork. A Flask test client never registers.
+        """
+        registration = self.per_process("registration", lambda p: InstanceRegistration(
+            p.database, service=p.settings.service_name, service_version=p.settings.service_version,
+            domains=p.domains,
+        ).start())
+        atexit.register(registration.deregister)
+        self.listener  # noqa: B018 - starts it
+
+    def stop_process(self) -> None:
+        registration = self.extensions.get(("registration", os.getpid()))
+        if registration is not None:
+            registration.deregister()
+        if self._listener is not None and self._listener_pid == os.getpid():
+            self._listener.stop()
 
     def per_process(self, name: str, factory):
         """A per-process singleton (an authenticator, a cache) built on first use in this process.
@@ -86,7 +109,9 @@ def create_app(
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
     specs = installed_domains(domains)
-    app.extensions["acme"] = Platform(settings=settings, database=Database(settings), domains=specs)
+    acme = Platform(settings=settings, database=Database(settings), domains=specs)
+    app.extensions["acme"] = acme
+    _refuse_incompatible_schema(acme)
     register_error_handlers(app)
     observability.install(app, settings.service_name)
 
@@ -99,10 +124,13 @@ def create_app(
         try:
             with platform().database.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
+                incompatible = compatibility_problems(conn, specs)
                 missing = pending_revisions(conn, specs)
         except sa.exc.SQLAlchemyError as exc:
             return problem(503, "Not ready", f"database unreachable: {str(exc).splitlines()[0]}",
                            code="platform.not_ready")
+        if incompatible:
+            return problem(503, "Not ready", incompatible[0], code="platform.incompatible_schema")
         if missing:
             first = next(iter(missing))
             return problem(503, "Not ready", f"migrations pending: {missing[first]}",
@@ -110,3 +138,18 @@ def create_app(
         return jsonify(status="ready", domains={s.name: s.version for s in specs})
 
     return app
+
+
+class IncompatibleSchemaError(RuntimeError):
+    """The database has a contract migration this service's library version cannot work with."""
+
+
+def _refuse_incompatible_schema(acme: Platform) -> None:
+    try:
+        with acme.database.engine.connect() as conn:
+            problems = compatibility_problems(conn, acme.domains)
+    except sa.exc.OperationalError:
+        return  # database unreachable: /readyz reports it; the check runs again there
+    if problems:
+        raise IncompatibleSchemaError(
+            f"{acme.settings.service_name} refuses to start: " + "; ".join(problems))
