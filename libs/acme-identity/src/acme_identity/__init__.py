@@ -1,0 +1,57 @@
+"""acme-identity: customer and staff accounts, passwords, API tokens, and request authentication.
+
+Public API: the names in __all__. Everything else may change without notice.
+"""
+from .authenticator import Authenticator
+from .domain import DOMAIN
+from .errors import (
+    AccountNotFound,
+    BadCredentials,
+    EmailTaken,
+    IdentityError,
+    InvalidEmail,
+    InvalidName,
+    MissingScope,
+    TokenExpired,
+    TokenInvalid,
+    TokenRevoked,
+    WeakPassword,
+)
+from .events import ACCOUNT_REGISTERED, TOKEN_REVOKED
+from .model import Account, IssuedToken
+from .service import (
+    authenticate,
+    get_account,
+    issue_token,
+    register_customer,
+    register_staff,
+    revoke_token,
+    revoke_token_secret,
+)
+
+__all__ = [
+    "Account",
+    "IssuedToken",
+    "register_customer",
+    "register_staff",
+    "issue_token",
+    "authenticate",
+    "revoke_token",
+    "revoke_token_secret",
+    "get_account",
+    "Authenticator",
+    "IdentityError",
+    "EmailTaken",
+    "InvalidEmail",
+    "WeakPassword",
+    "InvalidName",
+    "BadCredentials",
+    "TokenInvalid",
+    "TokenExpired",
+    "TokenRevoked",
+    "MissingScope",
+    "AccountNotFound",
+    "TOKEN_REVOKED",
+    "ACCOUNT_REGISTERED",
+    "DOMAIN",
+]

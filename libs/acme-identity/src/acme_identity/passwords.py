@@ -1,0 +1,71 @@
+"""Password hashing with argon2id (argon2-cffi), and the one environment switch tests use.
+
+ACME_IDENTITY_ARGON2_PROFILE:
+  unset / "default"  argon2-cffi's own defaults (RFC 9106 low-memory profile). Use this in production.
+  "fast"             argon2-cffi's CHEAPEST profile: keeps test suites quick. Never in production:
+                     it makes stolen hashes cheap to crack. Hashes made with it are upgraded to the
+                     default parameters on the next successful login under the default profile.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+
+from acme_platform import ConfigError
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+
+PROFILE_ENV = "ACME_IDENTITY_ARGON2_PROFILE"
+_PROFILES = {
+    "default": PasswordHasher,
+    "fast": lambda: PasswordHasher.from_parameters(profiles.CHEAPEST),
+}
+_hashers: dict[str, PasswordHasher] = {}
+_dummy_hashes: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def _profile() -> str:
+    name = os.environ.get(PROFILE_ENV, "").strip().lower() or "default"
+    if name not in _PROFILES:
+        raise ConfigError(PROFILE_ENV, f"must be one of {', '.join(sorted(_PROFILES))} (got {name!r})")
+    return name
+
+
+def hasher() -> PasswordHasher:
+    name = _profile()
+    found = _hashers.get(name)
+    if found is None:
+        with _lock:
+            found = _hashers.setdefault(name, _PROFILES[name]())
+    return found
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    try:
+        return hasher().check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return False
+
+
+def burn_verification(password: str) -> None:
+    """Spend one real verification when there is no account, so the response time of a login for an
+    unknown email matches that of a wrong password."""
+    name = _profile()
+    dummy = _dummy_hashes.get(name)
+    if dummy is None:
+        with _lock:
+            dummy = _dummy_hashes.setdefault(name, hasher().hash(secrets.token_urlsafe(16)))
+    verify_password(dummy, password)

@@ -1,0 +1,198 @@
+"""Identity use cases. Each takes the caller's unit of work first and never commits."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from acme_platform import Principal, UnitOfWork, publish
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from . import events, passwords
+from .errors import AccountNotFound, BadCredentials, EmailTaken, MissingScope, TokenExpired, TokenInvalid, TokenRevoked
+from .model import (
+    CUSTOMER,
+    PASSWORD_MAX,
+    SCOPES_BY_KIND,
+    STAFF,
+    Account,
+    IssuedToken,
+    check_kind,
+    check_password,
+    is_well_formed_token,
+    new_token_secret,
+    normalize_email,
+    normalize_name,
+    token_hash,
+)
+from .tables import accounts, tokens
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+def register_customer(uow: UnitOfWork, *, email: str, password: str, name: str) -> Account:
+    return _register(uow, CUSTOMER, email=email, password=password, name=name)
+
+
+def register_staff(uow: UnitOfWork, *, email: str, password: str, name: str) -> Account:
+    return _register(uow, STAFF, email=email, password=password, name=name)
+
+
+def _register(uow: UnitOfWork, kind: str, *, email: str, password: str, name: str) -> Account:
+    email = normalize_email(email)
+    check_password(password)
+    name = normalize_name(name)
+    # Hash before touching the database: a concurrent registration of the same email waits on our
+    # uncommitted row, and should not also wait for argon2.
+    password_hash = passwords.hash_password(password)
+    account = Account(id=str(uuid.uuid4()), email=email, name=name, kind=kind, created_at=utcnow())
+    # ON CONFLICT DO NOTHING instead of catching a unique violation: an error would abort the
+    # caller's whole transaction, which may already hold other domains' work. A racing registration
+    # blocks here until the first commits (then gets no row) or rolls back (then inserts).
+    inserted = uow.connection.execute(
+        pg_insert(accounts)
+        .values(id=account.id, email=email, name=name, kind=kind, password_hash=password_hash,
+                created_at=account.created_at)
+        .on_conflict_do_nothing(index_elements=[sa.func.lower(accounts.c.email)])
+        .returning(accounts.c.id)
+    ).first()
+    if inserted is None:
+        raise EmailTaken("an account with this email already exists", field="email")
+    publish(uow, events.ACCOUNT_REGISTERED, account.id, events.account_registered(account.id, kind))
+    return account
+
+
+def get_account(uow: UnitOfWork, account_id: str) -> Account:
+    parsed = _as_uuid(account_id)
+    row = None if parsed is None else uow.connection.execute(
+        sa.select(accounts.c.id, accounts.c.email, accounts.c.name, accounts.c.kind, accounts.c.created_at)
+        .where(accounts.c.id == str(parsed))
+    ).first()
+    if row is None:
+        raise AccountNotFound(f"no account {account_id!r}", account_id=str(account_id))
+    return Account(id=row.id, email=row.email, name=row.name, kind=row.kind, created_at=row.created_at)
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+_ACCOUNT_BY_EMAIL = (
+    sa.select(accounts.c.id, accounts.c.kind, accounts.c.password_hash)
+    .where(sa.func.lower(accounts.c.email) == sa.func.lower(sa.bindparam("email")))
+)
+
+
+def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTOMER,
+                ttl: timedelta = timedelta(hours=24)) -> IssuedToken:
+    check_kind(kind)
+    if ttl <= timedelta(0):
+        raise ValueError(f"ttl must be positive, got {ttl!r}")
+    if not isinstance(email, str) or not isinstance(password, str) or len(password) > PASSWORD_MAX:
+        # Cannot match any account; still cost what a real attempt costs.
+        passwords.burn_verification(password if isinstance(password, str) else "")
+        raise BadCredentials()
+    row = uow.connection.execute(_ACCOUNT_BY_EMAIL, {"email": email.strip()}).first()
+    if row is None:
+        passwords.burn_verification(password)
+        raise BadCredentials()
+    # Verify before looking at the kind so that every failure costs one argon2 verification.
+    if not passwords.verify_password(row.password_hash, password) or row.kind != kind:
+        raise BadCredentials()
+    if passwords.needs_rehash(row.password_hash):
+        # Parameters were raised since this hash was made: upgrade it now that we know the password.
+        uow.connection.execute(
+            sa.update(accounts).where(accounts.c.id == row.id)
+            .values(password_hash=passwords.hash_password(password))
+        )
+    secret = new_token_secret()
+    now = utcnow()
+    issued = IssuedToken(token=secret, token_id=str(uuid.uuid4()), expires_at=now + ttl,
+                         scopes=SCOPES_BY_KIND[kind])
+    uow.connection.execute(
+        sa.insert(tokens).values(id=issued.token_id, token_hash=token_hash(secret), account_id=row.id,
+                                 scopes=sorted(issued.scopes), created_at=now, expires_at=issued.expires_at)
+    )
+    return issued
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What authenticate() learns from the database about one token (cached by Authenticator)."""
+    principal: Principal
+    expires_at: datetime
+
+
+# The hot path: one statement, one unique-index probe on token_hash plus the account's primary key.
+_TOKEN_BY_HASH = (
+    sa.select(tokens.c.id, tokens.c.account_id, tokens.c.scopes, tokens.c.expires_at, tokens.c.revoked_at,
+              accounts.c.kind, accounts.c.email)
+    .select_from(tokens.join(accounts, accounts.c.id == tokens.c.account_id))
+    .where(tokens.c.token_hash == sa.bindparam("token_hash"))
+)
+
+
+def load_token(uow: UnitOfWork, digest: bytes, now: datetime) -> TokenRecord:
+    """The token's record if it exists, is not revoked and has not expired; else the typed error."""
+    row = uow.connection.execute(_TOKEN_BY_HASH, {"token_hash": digest}).first()
+    if row is None:
+        raise TokenInvalid()
+    if row.revoked_at is not None:
+        raise TokenRevoked()
+    record = TokenRecord(
+        principal=Principal(subject_id=row.account_id, kind=row.kind, scopes=frozenset(row.scopes),
+                            token_id=row.id, email=row.email),
+        expires_at=row.expires_at,
+    )
+    check_access(record, now, None)
+    return record
+
+
+def check_access(record: TokenRecord, now: datetime, required_scope: str | None) -> Principal:
+    if now >= record.expires_at:
+        raise TokenExpired()
+    if required_scope is not None and required_scope not in record.principal.scopes:
+        raise MissingScope(f"this token lacks the {required_scope!r} scope", required=required_scope)
+    return record.principal
+
+
+def authenticate(uow: UnitOfWork, token: str, *, required_scope: str | None = None) -> Principal:
+    now = utcnow()
+    return check_access(load_token(uow, token_hash(token), now), now, required_scope)
+
+
+def revoke_token(uow: UnitOfWork, token_id: str) -> None:
+    """Make the token unusable. Idempotent: an already revoked or unknown id is not an error."""
+    parsed = _as_uuid(token_id)
+    if parsed is not None:
+        _revoke(uow, tokens.c.id == str(parsed))
+
+
+def revoke_token_secret(uow: UnitOfWork, token: str) -> None:
+    """Revoke by the secret itself (log out). Idempotent like revoke_token."""
+    if not is_well_formed_token(token):
+        return
+    _revoke(uow, tokens.c.token_hash == token_hash(token))
+
+
+def _revoke(uow: UnitOfWork, which) -> None:
+    # The guard makes the UPDATE the arbiter: only the transaction that actually revokes publishes.
+    row = uow.connection.execute(
+        sa.update(tokens).where(which, tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+        .returning(tokens.c.id, tokens.c.account_id)
+    ).first()
+    if row is not None:
+        publish(uow, events.TOKEN_REVOKED, row.id, events.token_revoked(row.id, row.account_id))
+
+
+def _as_uuid(value: object) -> uuid.UUID | None:
+    # A malformed id must not reach Postgres: the cast error would abort the caller's transaction.
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
