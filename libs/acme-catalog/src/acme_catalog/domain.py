@@ -1,0 +1,10 @@
+"""How acme_platform finds this domain (entry point `acme.domains: catalog`)."""
+from acme_platform import DomainSpec
+
+DOMAIN = DomainSpec(
+    name="catalog",
+    package="acme-catalog",
+    schema="catalog",
+    migrations="acme_catalog.migrations",
+    depends_on=(),
+)
