@@ -1,0 +1,38 @@
+"""acme-billing: one account per customer and a double-entry ledger (credits, charges, refunds).
+
+Public API: the names in __all__. Everything else may change without notice.
+"""
+from .domain import DOMAIN
+from .errors import (
+    AccountNotFound,
+    BillingError,
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidField,
+    RefundExceedsCharge,
+)
+from .events import BALANCE_CHANGED
+from .model import Balance, LedgerReport, Posting
+from .service import charge, check_ledger, credit, get_balance, open_account, refund
+
+__all__ = [
+    "Balance",
+    "Posting",
+    "LedgerReport",
+    "open_account",
+    "get_balance",
+    "credit",
+    "charge",
+    "refund",
+    "check_ledger",
+    "BillingError",
+    "AccountNotFound",
+    "InsufficientFunds",
+    "CurrencyMismatch",
+    "InvalidAmount",
+    "InvalidField",
+    "RefundExceedsCharge",
+    "BALANCE_CHANGED",
+    "DOMAIN",
+]
