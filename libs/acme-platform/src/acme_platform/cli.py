@@ -76,6 +76,25 @@ def status(as_json: bool) -> None:
         sys.exit(3)
 
 
+@main.command("lint-migrations",
+              help="Lint every revision's offline SQL with squawk: expand must be clean; contract may only drop/rename.")
+@click.option("--domain", "domains", multiple=True, help="Only these domains (default: all installed).")
+def lint_migrations(domains: tuple[str, ...]) -> None:
+    from .domains import installed_domains
+    from .migrations.lint import SquawkMissing, lint_domain
+
+    specs = [s for s in installed_domains(list(domains) or None) if not domains or s.name in domains]
+    try:
+        findings = [f for spec in specs for f in lint_domain(spec)]
+    except SquawkMissing as exc:
+        raise click.ClickException(str(exc)) from None
+    for f in findings:
+        click.echo(f"{f.domain} {f.revision} ({f.phase}): {f.message}")
+    if findings:
+        raise click.ClickException(f"{len(findings)} migration lint finding(s)")
+    click.echo(f"migration lint: {len(specs)} domain(s) clean")
+
+
 def _load_domain_commands() -> None:
     # Domains contribute their own commands (identity adds `create-staff`) without the platform
     # depending on them.

@@ -41,6 +41,8 @@ def run_env(schema: str, target_metadata: sa.MetaData | None = None) -> None:
     # lock_timeout lives in the migration's own SQL (online and in offline --sql output): a DDL lock
     # request queued behind a long transaction would otherwise stall every query of the live services.
     lock_timeout_ms = int(config.attributes.get("lock_timeout_ms", os.environ.get("ACME_MIGRATION_LOCK_TIMEOUT_MS", 5000)))
+    statement_timeout_ms = int(config.attributes.get(
+        "statement_timeout_ms", os.environ.get("ACME_MIGRATION_STATEMENT_TIMEOUT_MS", 600_000)))
     on_apply = config.attributes.get("on_version_apply")
     if on_apply is not None:
         common["on_version_apply"] = on_apply
@@ -50,6 +52,7 @@ def run_env(schema: str, target_metadata: sa.MetaData | None = None) -> None:
                           literal_binds=True, dialect_opts={"paramstyle": "named"}, **common)
         with context.begin_transaction():
             context.execute(f"SET lock_timeout = {lock_timeout_ms}")
+            context.execute(f"SET statement_timeout = {statement_timeout_ms}")
             context.run_migrations()
         return
 
@@ -59,6 +62,7 @@ def run_env(schema: str, target_metadata: sa.MetaData | None = None) -> None:
         context.configure(connection=connection, **common)
         with context.begin_transaction():
             context.execute(f"SET LOCAL lock_timeout = {lock_timeout_ms}")
+            context.execute(f"SET LOCAL statement_timeout = {statement_timeout_ms}")
             context.run_migrations()
         return
 

@@ -231,6 +231,7 @@ class MigrationRunner:
                 cfg.attributes["on_version_apply"] = on_apply
                 cfg.attributes["connection"] = conn
                 cfg.attributes["lock_timeout_ms"] = self.lock_timeout_ms
+                cfg.attributes["statement_timeout_ms"] = self.statement_timeout_ms
                 try:
                     command.upgrade(cfg, "head")
                 except Exception as exc:

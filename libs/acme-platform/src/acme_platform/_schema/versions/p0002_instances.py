@@ -21,7 +21,7 @@ def upgrade() -> None:
             service text NOT NULL,
             service_version text NOT NULL,
             host text NOT NULL,
-            pid integer NOT NULL,
+            pid bigint NOT NULL,
             started_at timestamptz NOT NULL DEFAULT now(),
             heartbeat_at timestamptz NOT NULL DEFAULT now(),
             packages jsonb NOT NULL,
