@@ -25,7 +25,7 @@ class ProductCache:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        generation = self._cache.generation()
+        generation = self._cache.generation(key)
         product = get_product(uow, key)
         # Stored only once the caller's transaction has committed: read inside a transaction, the
         # product may include that transaction's own uncommitted change, which a rollback would undo
