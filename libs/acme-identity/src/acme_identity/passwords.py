@@ -13,6 +13,7 @@ import secrets
 import threading
 
 from acme_platform import ConfigError
+from acme_platform import run_cpu_bound
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -43,12 +44,14 @@ def hasher() -> PasswordHasher:
 
 
 def hash_password(password: str) -> str:
-    return hasher().hash(password)
+    # argon2 is deliberately slow and releases the GIL: off the gevent hub, so one sign-up does not
+    # stall every other request of the worker.
+    return run_cpu_bound(hasher().hash, password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return hasher().verify(password_hash, password)
+        return run_cpu_bound(hasher().verify, password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -20,7 +20,7 @@ from .events.cache import InvalidatingCache
 from .events.consumer import Consumer
 from .events.listener import ChangeListener
 from .events.outbox import Event, publish, publish_many
-from .gevent_compat import GeventCompatibilityError, ensure_cooperative_waits
+from .gevent_compat import GeventCompatibilityError, ensure_cooperative_waits, run_cpu_bound
 from .principal import Principal
 from .uow import UnitOfWork
 
@@ -49,5 +49,6 @@ __all__ = [
     "ChangeListener",
     "InvalidatingCache",
     "ensure_cooperative_waits",
+    "run_cpu_bound",
     "GeventCompatibilityError",
 ]

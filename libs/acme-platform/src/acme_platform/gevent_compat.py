@@ -60,3 +60,17 @@ def ensure_cooperative_waits() -> bool:
         "psycopg was imported before gevent patched select; switched psycopg to a cooperative wait function"
     )
     return True
+
+
+def run_cpu_bound(fn, *args, **kwargs):
+    """Run CPU-heavy work (password hashing) without stalling the gevent hub.
+
+    Under gevent a greenlet that computes for 100 ms stops every other request of its worker for
+    100 ms. Work that releases the GIL (argon2 via cffi does) runs in gevent's native thread pool
+    instead; without gevent it simply runs here.
+    """
+    if gevent_is_patched():
+        import gevent
+
+        return gevent.get_hub().threadpool.apply(fn, args, kwargs)
+    return fn(*args, **kwargs)

@@ -114,6 +114,8 @@ class InstanceRegistration:
             self._upsert()
 
     def deregister(self) -> None:
+        if self._stop.is_set():
+            return  # already done (worker_exit, then atexit)
         self._stop.set()
         try:
             with self.database.unit_of_work() as uow:

@@ -87,6 +87,7 @@ def migrated_client(app_and_url):
     ('{"body": "x", "stars": 99}', "application/json", 422, "stars"),
     ('[1, 2]', "application/json", 422, None),
     ("body=x", "text/plain", 415, "body"),
+    ("body=x", "application/x-www-form-urlencoded", 415, "body"),
 ])
 def test_bad_input_is_a_4xx_problem_naming_the_field(migrated_client, body, content_type, status, field):
     client, url = migrated_client

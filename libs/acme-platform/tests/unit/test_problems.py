@@ -29,3 +29,34 @@ def test_bad_topics_rejected(topic):
 
 def test_good_topic():
     assert validate_topic("catalog.product_changed") == "catalog.product_changed"
+
+
+def test_domain_context_never_overwrites_problem_members():
+    from flask import Flask
+    from acme_platform.web.problems import problem
+
+    with Flask(__name__).test_request_context():
+        resp = problem(409, "Invalid transition", "order is cancelled", code="orders.invalid_transition",
+                       extra={"status": "cancelled", "target": "fulfilled"})
+    body = resp.get_json(force=True)
+    assert body["status"] == 409 and resp.status_code == 409
+    assert body["orders_status"] == "cancelled" and body["target"] == "fulfilled"
+
+
+def test_cpu_bound_work_leaves_the_gevent_hub():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        from gevent import monkey; monkey.patch_all()
+        import threading
+        from acme_platform import run_cpu_bound
+        here = threading.get_native_id()
+        there = run_cpu_bound(threading.get_native_id)
+        assert here != there, (here, there)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

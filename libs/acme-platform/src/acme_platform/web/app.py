@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, request
 
 from ..config import Settings, load_settings
 from ..db import Database
@@ -114,6 +114,14 @@ def create_app(
     _refuse_incompatible_schema(acme)
     register_error_handlers(app)
     observability.install(app, settings.service_name)
+
+    @app.before_request
+    def _bodies_are_json():
+        # Our APIs speak JSON only. Refusing other bodies here keeps a form post from reaching a view
+        # whose validator skipped it (spectree validates JSON bodies only).
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json:
+            return problem(415, "Unsupported media type", "send the body as application/json",
+                           code="request.media_type", field="body")
 
     @app.get("/healthz")
     def healthz():

@@ -42,6 +42,8 @@ def configure_json_logging(service: str, level: str = "INFO") -> None:
     handler.addFilter(_RequestIdFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic announces its context on every readiness check; that is not news.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def install(app: Flask, service: str) -> None:

@@ -14,6 +14,7 @@ from .. import errors
 log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
+_RESERVED = frozenset({"type", "title", "status", "detail", "code", "instance", "request_id"})
 
 STATUS_BY_CATEGORY: list[tuple[type[errors.DomainError], int]] = [
     (errors.NotFound, 404),
@@ -33,8 +34,12 @@ def status_for(error: errors.DomainError) -> int:
     return 400
 
 
-def problem(status: int, title: str, detail: str | None = None, *, code: str | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def problem(http_status: int, title: str, detail: str | None = None, *, code: str | None = None,
+            headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None, **fields: Any) -> Response:
+    """A problem+json response. Context goes in `fields`/`extra`; a domain's context may carry any
+    name (even `status`), so it never collides with this function's own parameters."""
+    status = http_status
+    extra = {**(extra or {}), **fields}
     body: dict[str, Any] = {
         "type": f"urn:acme:problem:{code}" if code else "about:blank",
         "title": title,
@@ -43,7 +48,14 @@ def problem(status: int, title: str, detail: str | None = None, *, code: str | N
     }
     if code:
         body["code"] = code
-    body.update({k: v for k, v in extra.items() if v is not None})
+    for key, value in extra.items():
+        if value is None:
+            continue
+        if key in _RESERVED:
+            # A domain's context field must never overwrite a problem member: orders' `status=` (the
+            # order's state) would otherwise replace the HTTP status and break the response.
+            key = f"{(code or 'error').split('.', 1)[0]}_{key}"
+        body[key] = value
     rid = getattr(request, "request_id", None) if request else None
     if rid:
         body["request_id"] = rid
@@ -89,7 +101,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(errors.DomainError)
     def _domain(exc: errors.DomainError):
-        return problem(status_for(exc), exc.title, exc.detail, code=exc.code, **exc.extra)
+        return problem(status_for(exc), exc.title, exc.detail, code=exc.code, extra=exc.extra)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):

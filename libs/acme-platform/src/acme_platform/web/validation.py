@@ -31,7 +31,9 @@ def _after(req, resp, resp_validation_error, instance, *args, **kwargs):  # noqa
     return None
 
 
-def make_spec(app: Flask, *, title: str, version: str, description: str | None = None) -> SpecTree:
+def make_spec(app: Flask, *, title: str, version: str, description: str | None = None,
+              security_schemes: list | None = None) -> SpecTree:
+    extra = {"security_schemes": security_schemes} if security_schemes else {}
     spec = SpecTree(
         "flask",
         title=title,
@@ -42,6 +44,7 @@ def make_spec(app: Flask, *, title: str, version: str, description: str | None =
         validation_error_status=422,
         annotations=True,
         path="apidoc",
+        **extra,
     )
     return spec
 
