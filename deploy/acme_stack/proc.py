@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -20,15 +21,28 @@ _ISOLATION_PREFIXES = ("PIP_", "UV_")
 _ISOLATION_NAMES = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "PIP_CONFIG_FILE")
 
 
+# Where uv keeps its cache changes nothing about what gets installed; keep the user's choice.
+_KEEP = ("UV_CACHE_DIR",)
+
+
 def isolated_env(extra: Mapping[str, str] | None = None, drop: Iterable[str] = ()) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(_ISOLATION_PREFIXES) and k not in _ISOLATION_NAMES and k not in set(drop)
+        if (k in _KEEP or not k.startswith(_ISOLATION_PREFIXES)) and k not in _ISOLATION_NAMES
+        and k not in set(drop)
     }
     if extra:
         env.update(extra)
     return env
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def redact(text: str) -> str:
+    """Hide the password part of any URL (index URLs carry credentials on uv's command line)."""
+    return _URL_PASSWORD.sub(r"\1****@", text)
 
 
 def run(
@@ -45,7 +59,7 @@ def run(
     """Run `cmd`, appending its output to `log`; a failure becomes one StackError line."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as fh:
-        fh.write(f"\n$ {shlex.join(str(c) for c in cmd)}\n")
+        fh.write(f"\n$ {redact(shlex.join(str(c) for c in cmd))}\n")
         fh.flush()
         try:
             proc = subprocess.run(

@@ -140,3 +140,33 @@ def stop(pids_dir: Path, name: str, timeout: float = 15.0) -> bool:
     was_running = bool(rec) and stop_pid(rec.pid, rec.start_time, timeout)
     forget(pids_dir, name)
     return was_running
+
+
+def processes_under(root: Path) -> list[int]:
+    """PIDs whose working directory or command line lies inside `root` (never our own)."""
+    root_s = str(root)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd == root_s or cwd.startswith(root_s + "/") or root_s + "/" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_under(root: Path) -> int:
+    """Last-resort cleanup of a temp dir: SIGKILL everything still running from inside it."""
+    pids = processes_under(root)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in pids:
+        _reap(pid)
+    return len(pids)

@@ -1,0 +1,99 @@
+"""Running the services: migrations, detached start with health check, fingerprint-driven restarts."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config, fingerprint, proc, projects, supervisor
+from .config import BIND_HOST, Layout
+from .ui import StackError, tail
+
+
+@dataclass
+class Running:
+    name: str
+    url: str
+    pid: int
+    log: Path
+    status: str
+
+
+def port_for(svc: projects.Project) -> tuple[str, int]:
+    spec = projects.service_spec(svc)
+    return spec["port_env"], config.env_port(spec["port_env"], spec["default_port"])
+
+
+def service_env(venv: Path, svc: projects.Project, database_url: str, port: int) -> dict[str, str]:
+    """The environment contract every service can rely on (documented in deploy/README.md)."""
+    spec = projects.service_spec(svc)
+    env = proc.isolated_env({
+        "DATABASE_URL": database_url,
+        "ACME_SERVICE_NAME": svc.dirname,
+        spec["port_env"]: str(port),
+        "ACME_BIND_HOST": BIND_HOST,
+        "ACME_BIND": f"{BIND_HOST}:{port}",
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    })
+    return env
+
+
+def command(venv: Path, svc: projects.Project) -> list[str]:
+    cmd = list(projects.service_spec(svc)["command"])
+    # The executable comes from the service's venv, not from whatever is first on PATH.
+    if (venv / "bin" / cmd[0]).exists():
+        cmd[0] = str(venv / "bin" / cmd[0])
+    return cmd
+
+
+def migrate(venv: Path, database_url: str, log: Path, label: str) -> None:
+    acmectl = venv / "bin" / "acmectl"
+    if not acmectl.exists():
+        raise StackError(f"{label}: {acmectl} does not exist (acme-platform provides the acmectl command)", log)
+    env = proc.isolated_env({"DATABASE_URL": database_url, "VIRTUAL_ENV": str(venv)})
+    proc.run([acmectl, "migrate"], log=log, what=f"acmectl migrate ({label})", env=env, timeout=600)
+
+
+def healthy(port: int, path: str) -> bool:
+    return proc.http_get(f"http://{BIND_HOST}:{port}{path}", timeout=2)[0] == 200
+
+
+def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, database_url: str,
+           timeout: float = 90) -> Running:
+    spec = projects.service_spec(svc)
+    port_env, port = port_for(svc)
+    name = svc.dirname
+    log = layout.log(name)
+    cwd = (svc.path / spec["cwd"]).resolve()
+    cmd = command(venv, svc)
+    want = fingerprint.sha256_text(venv_fp, *cmd, str(port), str(cwd), database_url)
+    url = f"http://{BIND_HOST}:{port}"
+
+    rec = supervisor.load(layout.pids, name)
+    status = "started"
+    if supervisor.alive(rec):
+        if rec.fingerprint == want and healthy(port, spec["health_path"]):
+            return Running(name, url, rec.pid, log, "already up, nothing to do")
+        supervisor.stop(layout.pids, name)
+        status = "restarted (changed)"
+    else:
+        supervisor.forget(layout.pids, name)
+    if proc.port_open(port):
+        raise StackError(f"{name}: port {port} is already in use by another program (set {port_env})")
+    child = supervisor.start(name, cmd, cwd=cwd, env=service_env(venv, svc, database_url, port), log=log)
+    supervisor.save(layout.pids, supervisor.Record(
+        name=name, pid=child.pid, start_time=supervisor.start_time(child.pid) or 0,
+        fingerprint=want, url=url, log=str(log), extra={"port": port, "kind": "service"}))
+    ok = proc.wait_until(lambda: healthy(port, spec["health_path"]), timeout, 0.3,
+                         abort=lambda: child.poll() is not None)
+    if not ok:
+        died = child.poll() is not None
+        supervisor.stop(layout.pids, name)
+        why = f"exited with code {child.returncode}" if died else f"did not answer GET {spec['health_path']} within {timeout:.0f}s"
+        raise StackError(f"service {name} {why}", log, detail=tail(log, 30))
+    return Running(name, url, child.pid, log, status)
+
+
+def stop(layout: Layout, name: str) -> bool:
+    return supervisor.stop(layout.pids, name)

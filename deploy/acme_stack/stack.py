@@ -1,0 +1,213 @@
+"""`make up` / `down` / `status` / `clean` / `publish`: the long-lived local stack under .run/."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from . import (config, fingerprint, index, mirror, postgres, projects, publish, relock, services,
+               supervisor, tools, venvs)
+from .config import Layout
+from .ui import Progress, StackError, rel
+
+PLATFORM_VENV = "_platform"
+
+
+def _database(layout: Layout, ui: Progress) -> postgres.Postgres:
+    external = os.environ.get("DATABASE_URL", "").strip()
+    if external:
+        db = postgres.check_external(layout, external)
+        ui.item(f"using DATABASE_URL {postgres.masked(external)}: reachable, nothing to start")
+        return db
+    cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT))
+    ui.item(f"127.0.0.1:{cluster.port}: {cluster.ensure()}")
+    return cluster.info()
+
+
+def _database_url(db: postgres.Postgres) -> str:
+    return os.environ["DATABASE_URL"].strip() if db.external else db.url()
+
+
+def up(layout: Layout) -> int:
+    ui = Progress(8)
+    ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling)…")
+    ui.item(tools.ensure(layout, layout.log("tools")))
+
+    ui.step("PostgreSQL…")
+    db = _database(layout, ui)
+    database_url = _database_url(db)
+
+    ui.step("private package index (pypiserver + waitress)…")
+    idx, status = index.ensure(layout, config.env_port("ACME_INDEX_PORT", config.DEFAULT_INDEX_PORT))
+    ui.item(f"{idx.simple_url}: {status}")
+
+    ui.step("mirroring third-party wheels (deploy/index/mirror.lock)…")
+    ui.item(mirror.sync(layout, layout.log("mirror")))
+    if relock.mirror_in_is_stale(layout.root):
+        ui.item(relock.STALE_WARNING)
+
+    ui.step("publishing libraries…")
+    libs = publish.publish_all(layout, idx, ui)
+
+    ui.step("service venvs…")
+    svcs = projects.services(layout.root)
+    for svc in svcs:
+        projects.service_spec(svc)  # fail early, before installing anything, on a bad table
+    venv_fps: dict[str, str] = {}
+    venv_log = layout.log("venvs")
+    targets: list[tuple[str, Path]] = []
+    for svc in svcs:
+        venv = layout.venvs / svc.dirname
+        ui.item(f"{svc.dirname}: {venvs.ensure_service(layout, svc, idx, venv, venv_log)}")
+        venv_fps[svc.dirname] = venvs.stamp(venv)
+        targets.append((svc.dirname, venv))
+    if not svcs:
+        if libs:
+            venv = layout.venvs / PLATFORM_VENV
+            published = json.loads((layout.state / "published.json").read_text())
+            ui.item(f"no services yet; {PLATFORM_VENV} (all libraries): "
+                    f"{venvs.ensure_platform(layout, libs, idx, venv, venv_log, published)}")
+            targets.append((PLATFORM_VENV, venv))
+        else:
+            ui.item("no services and no libraries yet, nothing to install")
+
+    ui.step("migrations (acmectl migrate)…")
+    _migrate(layout, targets, database_url, ui)
+
+    ui.step("services…")
+    running = []
+    for svc in svcs:
+        r = services.ensure(layout, svc, layout.venvs / svc.dirname, venv_fps[svc.dirname], database_url)
+        ui.item(f"{r.name}: {r.status} ({r.url})")
+        running.append(r)
+    _stop_removed(layout, {s.dirname for s in svcs}, ui)
+    if not svcs:
+        ui.item("no services under services/ yet, nothing to start")
+
+    _summary(layout, db, database_url, idx, running)
+    return 0
+
+
+def _migrate(layout: Layout, targets: list[tuple[str, Path]], database_url: str, ui: Progress) -> None:
+    if not targets:
+        ui.item("nothing to migrate yet")
+        return
+    key = fingerprint.sha256_text(database_url, *(f"{n}={venvs.stamp(v)}" for n, v in targets))
+    state = layout.state / "migrated"
+    if state.exists() and state.read_text().strip() == key:
+        ui.item("already up, nothing to do")
+        return
+    log = layout.log("migrate")
+    for name, venv in targets:
+        services.migrate(venv, database_url, log, name)
+        ui.item(f"{name}: migrated")
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(key + "\n")
+
+
+def _service_records(layout: Layout) -> list[supervisor.Record]:
+    recs = []
+    for meta in sorted(layout.pids.glob("*.json")) if layout.pids.is_dir() else []:
+        rec = supervisor.load(layout.pids, meta.stem)
+        if rec and rec.extra.get("kind") == "service":
+            recs.append(rec)
+    return recs
+
+
+def _stop_removed(layout: Layout, current: set[str], ui: Progress) -> None:
+    # A service directory that disappeared should not leave its process behind.
+    for rec in _service_records(layout):
+        if rec.name not in current:
+            supervisor.stop(layout.pids, rec.name)
+            ui.item(f"{rec.name}: stopped (no longer under services/)")
+
+
+def _summary(layout: Layout, db: postgres.Postgres, database_url: str, idx: index.Index, running) -> None:
+    r = lambda p: rel(p, layout.root)  # noqa: E731
+    rows = []
+    if db.external:
+        rows.append(("postgres", postgres.masked(database_url), "from DATABASE_URL (not managed here)"))
+    else:
+        rows.append(("postgres", db.url(masked=True),
+                     f"credentials {r(db.credentials)}, log {r(db.log)}"))
+    rows.append(("index", idx.simple_url, f"credentials {r(idx.credentials)}, log {r(idx.log)}"))
+    for s in running:
+        rows.append((s.name, s.url, f"pid {s.pid}, log {r(s.log)}"))
+    width = [max(len(row[i]) for row in rows) for i in range(2)]
+    print("\nstack is up:")
+    for name, addr, note in rows:
+        print(f"  {name:<{width[0]}}  {addr:<{width[1]}}  {note}")
+
+
+def down(layout: Layout) -> int:
+    ui = Progress(3)
+    ui.step("services…")
+    recs = _service_records(layout)
+    for rec in recs:
+        ui.item(f"{rec.name}: {'stopped' if supervisor.stop(layout.pids, rec.name) else 'was not running'}")
+    if not recs:
+        ui.item("none running")
+    ui.step("package index…")
+    ui.item("stopped" if supervisor.stop(layout.pids, index.NAME) else "was not running")
+    ui.step("PostgreSQL…")
+    if (layout.postgres / "data" / "PG_VERSION").exists():
+        cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT))
+        ui.item("stopped (data kept in .run/postgres)" if cluster.stop() else "was not running")
+    else:
+        ui.item("no private cluster")
+    return 0
+
+
+def status(layout: Layout) -> int:
+    rows = [("name", "pid", "url", "state")]
+    data = layout.postgres / "data"
+    if (data / "PG_VERSION").exists():
+        try:
+            cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT))
+            up_ = cluster.running()
+            port = cluster.running_port() or cluster.port
+            rows.append(("postgres", str(cluster.pid() or "-") if up_ else "-",
+                         f"postgresql://{config.PG_SUPERUSER}:****@127.0.0.1:{port}/{config.PG_DATABASE}",
+                         "alive" if up_ else "dead"))
+        except StackError as e:
+            rows.append(("postgres", "-", "-", e.message))
+    if os.environ.get("DATABASE_URL", "").strip():
+        rows.append(("postgres", "-", postgres.masked(os.environ["DATABASE_URL"].strip()), "external (DATABASE_URL)"))
+    names = [index.NAME] + [r.name for r in _service_records(layout)]
+    for name in names:
+        rec = supervisor.load(layout.pids, name)
+        if rec is None:
+            rows.append((name, "-", "-", "not started"))
+            continue
+        rows.append((name, str(rec.pid), rec.url, "alive" if supervisor.alive(rec) else "dead"))
+    for svc in projects.services(layout.root) if (layout.root / "services").is_dir() else []:
+        if svc.dirname not in names:
+            rows.append((svc.dirname, "-", "-", "not started"))
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print(f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:<{width[2]}}  {r[3]}")
+    return 0
+
+
+def clean(layout: Layout) -> int:
+    down(layout)
+    if layout.run.exists():
+        shutil.rmtree(layout.run)
+    print(f"removed {rel(layout.run, layout.root)}")
+    return 0
+
+
+def publish_only(layout: Layout) -> int:
+    """Publish without starting services: tools, index, mirror, libraries."""
+    ui = Progress(4)
+    ui.step("tools venv…")
+    ui.item(tools.ensure(layout, layout.log("tools")))
+    ui.step("private package index…")
+    idx, st = index.ensure(layout, config.env_port("ACME_INDEX_PORT", config.DEFAULT_INDEX_PORT))
+    ui.item(f"{idx.simple_url}: {st}")
+    ui.step("mirroring third-party wheels…")
+    ui.item(mirror.sync(layout, layout.log("mirror")))
+    ui.step("publishing libraries…")
+    publish.publish_all(layout, idx, ui)
+    return 0

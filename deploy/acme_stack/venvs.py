@@ -1,0 +1,109 @@
+"""Service and test venvs built with uv from the private index only.
+
+Every uv call here runs with --no-config and without UV_*/PIP_* variables, so neither the
+machine's pip config nor a developer's uv.toml can add another index: what is installed is
+exactly what our index serves and the lock's hashes allow. Nothing is ever installed from libs/
+paths for services; they get the published wheels, like production would.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from . import fingerprint, mirror, proc, projects, tools
+from .config import Layout
+from .index import Index
+from .ui import StackError
+
+_STAMP = ".acme-fingerprint"
+
+
+def _env() -> dict[str, str]:
+    # Never let uv fetch an interpreter: the venv must use the machine's python3.
+    return proc.isolated_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
+
+
+def uv(layout: Layout, *args, log: Path, what: str, cwd: Path | None = None, timeout: float = 900):
+    return proc.run([tools.bin(layout, "uv"), *args], log=log, what=what, env=_env(), cwd=cwd, timeout=timeout)
+
+
+def create(layout: Layout, venv: Path, log: Path) -> None:
+    # --clear: a venv we rebuild starts empty; sys.executable is the python3 that runs the stack.
+    uv(layout, "venv", "--no-config", "--clear", "--quiet", "--python", sys.executable, venv,
+       log=log, what=f"creating venv {venv.name}")
+
+
+def py(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def pip_install(layout: Layout, venv: Path, idx: Index, args: list, *, log: Path, what: str, cwd: Path | None = None):
+    uv(layout, "pip", "install", "--no-config", "--python", py(venv), "--index-url", idx.simple_url_with_auth(),
+       *args, log=log, what=what, cwd=cwd)
+
+
+def checked_lock(svc: projects.Project) -> Path:
+    """The service's lock, refusing a missing or placeholder one: syncing an empty lock would
+    "succeed" with nothing installed and fail much later, far from the cause."""
+    lock = svc.path / "requirements.lock"
+    where = f"services/{svc.dirname}/requirements.lock"
+    if not lock.is_file():
+        raise StackError(f"{where} is missing: run `make relock`")
+    if not mirror.parse_lock(lock):
+        raise StackError(f"{where} pins nothing (a placeholder?): run `make relock`")
+    return lock
+
+
+def acme_pins(lock: Path) -> list[str]:
+    return sorted(set(re.findall(r"^(acme-[A-Za-z0-9._-]+)==", lock.read_text(), re.M)))
+
+
+def stamp(venv: Path) -> str:
+    try:
+        return (venv / _STAMP).read_text().strip()
+    except OSError:
+        return ""
+
+
+def service_fingerprint(layout: Layout, svc: projects.Project) -> str:
+    return fingerprint.sha256_text(
+        fingerprint.source_tree(layout.root, svc.path), sys.version, sys.executable,
+    )
+
+
+def ensure_service(layout: Layout, svc: projects.Project, idx: Index, venv: Path, log: Path) -> str:
+    """Venv = exactly services/<name>/requirements.lock + the service package (no deps)."""
+    lock = checked_lock(svc)
+    want = service_fingerprint(layout, svc)
+    if stamp(venv) == want and py(venv).exists():
+        return "already up, nothing to do"
+    if not py(venv).exists():
+        create(layout, venv, log)
+    # uv may hold a cached /simple/ page from before our latest publish: refresh just our own
+    # packages (third-party versions only change together with the lock, which names them).
+    refresh = [a for name in acme_pins(lock) for a in ("--refresh-package", name)]
+    # sync (not install) so packages dropped from the lock leave the venv too.
+    uv(layout, "pip", "sync", "--no-config", "--python", py(venv), "--index-url", idx.simple_url_with_auth(),
+       "--require-hashes", *refresh, lock, log=log, what=f"installing services/{svc.dirname}/requirements.lock")
+    # The service itself, built with hatchling from our index. --reinstall-package also refreshes
+    # uv's build cache, which otherwise only notices changes to pyproject.toml, not to src/.
+    pip_install(layout, venv, idx, ["--no-deps", "--reinstall-package", svc.name, svc.path],
+                log=log, what=f"installing service {svc.dirname}")
+    (venv / _STAMP).write_text(want + "\n")
+    return "installed"
+
+
+def ensure_platform(layout: Layout, libs: list[projects.Project], idx: Index, venv: Path, log: Path,
+                    published: dict) -> str:
+    """All libraries at their current versions, from the index (used for migrations until services exist)."""
+    pins = [f"{lib.name}=={lib.version}" for lib in libs]
+    want = fingerprint.sha256_text(*pins, json.dumps(published, sort_keys=True), sys.version, sys.executable)
+    if stamp(venv) == want and py(venv).exists():
+        return "already up, nothing to do"
+    create(layout, venv, log)
+    pip_install(layout, venv, idx, ["--reinstall", *pins], log=log, what="installing the libraries from the index")
+    (venv / _STAMP).write_text(want + "\n")
+    return "installed"
+

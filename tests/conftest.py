@@ -1,0 +1,191 @@
+"""Shared fixtures for cross-service tests (run by `make test`, which sets the ACME_TEST_* variables).
+
+What `make test` provides (see deploy/README.md):
+  ACME_TEST_DATABASE_URL    superuser URL of a throwaway cluster (its `postgres` database)
+  ACME_TEST_INDEX_URL       the throwaway index's simple URL, credentials included
+  ACME_TEST_INDEX_UPLOAD_URL / ACME_TEST_INDEX_USER / ACME_TEST_INDEX_PASSWORD
+  ACME_TEST_TOOLS_BIN       bin/ of the tools venv (uv, twine, pypi-server, python -m build)
+  ACME_TEST_SERVICE_VENVS   folder with one venv per service, installed from its requirements.lock
+  ACME_REPO_ROOT            the repo under test
+
+Fixtures:
+  repo_root, test_env, admin_database_url, make_database (-> new empty database URL per call),
+  service_names, start_service(name, database_url, *, migrate=True, env=None) -> RunningService
+  (the service's real gunicorn command from [tool.acme.service], on a free port, stopped at teardown).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REQUIRED = ("ACME_TEST_DATABASE_URL", "ACME_TEST_INDEX_URL", "ACME_TEST_TOOLS_BIN", "ACME_TEST_SERVICE_VENVS")
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        pytest.fail(f"{name} is not set: run these tests through `make test`", pytrace=False)
+    return value
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(os.environ.get("ACME_REPO_ROOT") or Path(__file__).resolve().parents[1]).resolve()
+
+
+@pytest.fixture(scope="session")
+def test_env() -> dict[str, str]:
+    return {name: _env(name) for name in REQUIRED}
+
+
+@pytest.fixture(scope="session")
+def admin_database_url() -> str:
+    return _env("ACME_TEST_DATABASE_URL")
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def make_database(admin_database_url):
+    """Factory: a new empty database per call (dropped at session end); returns its URL."""
+    import psycopg
+
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"e2e_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return _with_database(admin_database_url, name)
+
+    yield make
+    with psycopg.connect(admin_database_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def service_spec(repo_root: Path, name: str) -> dict:
+    data = tomllib.loads((repo_root / "services" / name / "pyproject.toml").read_text())
+    return data.get("tool", {}).get("acme", {}).get("service", {})
+
+
+@pytest.fixture(scope="session")
+def service_names(repo_root) -> list[str]:
+    return sorted(p.parent.name for p in (repo_root / "services").glob("*/pyproject.toml"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+@dataclass
+class RunningService:
+    name: str
+    url: str
+    port: int
+    database_url: str
+    log: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+
+
+def _service_env(venv: Path, name: str, spec: dict, database_url: str, port: int, extra: dict | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_")) and k != "PYTHONPATH"}
+    env.update({
+        "DATABASE_URL": database_url,
+        "ACME_SERVICE_NAME": name,
+        spec["port_env"]: str(port),
+        "ACME_BIND_HOST": "127.0.0.1",
+        "ACME_BIND": f"127.0.0.1:{port}",
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    })
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def start_service(repo_root, tmp_path):
+    """Factory: run a service exactly as `make up` would (its venv, its command), on a free port."""
+    started: list[RunningService] = []
+    venvs = Path(_env("ACME_TEST_SERVICE_VENVS"))
+
+    def start(name: str, database_url: str, *, migrate: bool = True, env: dict | None = None,
+              timeout: float = 60) -> RunningService:
+        spec = service_spec(repo_root, name)
+        venv = venvs / name
+        assert (venv / "bin" / "python").exists(), f"no venv for service {name} under {venvs}"
+        port = free_port()
+        run_env = _service_env(venv, name, spec, database_url, port, env)
+        log = tmp_path / f"{name}-{port}.log"
+        if migrate:
+            res = subprocess.run([str(venv / "bin" / "acmectl"), "migrate"], env=run_env, capture_output=True,
+                                 text=True, timeout=300)
+            assert res.returncode == 0, f"acmectl migrate for {name} failed:\n{res.stdout}\n{res.stderr}"
+        cmd = list(spec["command"])
+        if (venv / "bin" / cmd[0]).exists():
+            cmd[0] = str(venv / "bin" / cmd[0])
+        with open(log, "w") as fh:
+            proc = subprocess.Popen(cmd, cwd=repo_root / "services" / name / spec.get("cwd", "."), env=run_env,
+                                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        svc = RunningService(name, f"http://127.0.0.1:{port}", port, database_url, log, proc)
+        started.append(svc)
+        deadline = time.monotonic() + timeout
+        while http_status(f"{svc.url}{spec.get('health_path', '/healthz')}") != 200:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"service {name} did not become healthy:\n{svc.log_text()[-3000:]}", pytrace=False)
+            time.sleep(0.2)
+        return svc
+
+    yield start
+    for svc in reversed(started):
+        svc.stop()
+
+
+def pytest_report_header(config):
+    missing = [n for n in REQUIRED if not os.environ.get(n)]
+    if missing:
+        return f"acme: {', '.join(missing)} not set (run through `make test`)"
+    return f"acme: python {sys.version.split()[0]}, service venvs in {os.environ['ACME_TEST_SERVICE_VENVS']}"
