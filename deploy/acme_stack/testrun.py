@@ -225,6 +225,8 @@ class Runner:
         logs.mkdir(exist_ok=True)
         slug = suite.name.replace("/", "_")
         install_log, test_log, junit = logs / f"{slug}.install.log", logs / f"{slug}.log", logs / f"{slug}.xml"
+        if suite.kind == "lib" and not self.selected(suite):
+            return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES)", seconds=time.monotonic() - started)
         try:
             venv = self.prepare(suite, install_log)
         except StackError as e:
@@ -232,10 +234,14 @@ class Runner:
                           seconds=time.monotonic() - started, output=tail(install_log, 40))
         if not suite.tests.is_dir():
             return Result(suite.name, True, summary="no tests folder", seconds=time.monotonic() - started)
+        if not self.selected(suite):
+            # Still prepared above: tests/ needs every service venv even when only it is selected.
+            return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES)", seconds=time.monotonic() - started)
         cwd = suite.project.path if suite.project else self.root
+        extra_args = os.environ.get("ACME_TEST_PYTEST_ARGS", "").split()
         rc = self.tracker.run(
             [venvs.py(venv), "-m", "pytest", os.path.relpath(suite.tests, cwd), "-q", "-p", "no:cacheprovider",
-             f"--junitxml={junit}"],
+             f"--junitxml={junit}", *extra_args],
             log=test_log, env=self.suite_env(venv), cwd=cwd, timeout=self.timeout)
         res = Result(suite.name, rc == 0, seconds=time.monotonic() - started,
                      output=test_log.read_text(errors="replace") if test_log.exists() else "")
@@ -249,6 +255,13 @@ class Runner:
         if not res.ok and res.failed == 0:
             res.failed = 1  # a crash, timeout or usage error still counts as a failure
         return res
+
+    @staticmethod
+    def selected(suite: Suite) -> bool:
+        """ACME_TEST_SUITES=tests,libs/acme-catalog runs only those suites (for a quick loop while
+        working on them); `make test` without it runs everything."""
+        wanted = [w.strip() for w in os.environ.get("ACME_TEST_SUITES", "").split(",") if w.strip()]
+        return not wanted or suite.name in wanted
 
     @staticmethod
     def _count(res: Result, junit: Path) -> None:

@@ -69,6 +69,9 @@ def burn_verification(password: str) -> None:
     name = _profile()
     dummy = _dummy_hashes.get(name)
     if dummy is None:
+        # Hash outside the lock: hasher() takes the same (non-reentrant) lock on first use, and a
+        # racing duplicate dummy hash is harmless.
+        fresh = hash_password(secrets.token_urlsafe(16))
         with _lock:
-            dummy = _dummy_hashes.setdefault(name, hasher().hash(secrets.token_urlsafe(16)))
+            dummy = _dummy_hashes.setdefault(name, fresh)
     verify_password(dummy, password)
