@@ -16,7 +16,7 @@ REV1 = revision("td0001", None, """
     op.execute("INSERT INTO testdom.applied_log VALUES ('td0001')")
 """)
 SLOW_REV2 = revision("td0002", "td0001", """
-    op.execute("SELECT pg_sleep(1.0)")
+    op.execute("SELECT pg_sleep(3.0)")
     op.execute("ALTER TABLE testdom.widgets ADD COLUMN colour text")
     op.execute("INSERT INTO testdom.applied_log VALUES ('td0002')")
 """)
@@ -33,7 +33,7 @@ def query(url, sql):
 
 
 def test_fresh_database_is_migrated_then_second_run_is_a_noop(make_database, domain_on_path):
-    domain_on_path(revisions={"td0001.py": REV1, "td0002.py": SLOW_REV2.replace("pg_sleep(1.0)", "pg_sleep(0)")})
+    domain_on_path(revisions={"td0001.py": REV1, "td0002.py": SLOW_REV2.replace("pg_sleep(3.0)", "pg_sleep(0)")})
     url = make_database()
     first = MigrationRunner(url, progress=lambda m: None).run()
     applied = {r.domain: r.applied for r in first}
@@ -70,8 +70,12 @@ def test_two_runners_at_once_one_waits_both_succeed_applied_once(make_database, 
     url = make_database()
     env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=os.pathsep.join([str(site)] + sys.path))
     acmectl = [sys.executable, "-c", "from acme_platform.cli import main; main()", "migrate"]
-    runners = [subprocess.Popen(acmectl, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for _ in range(2)]
+    first = subprocess.Popen(acmectl, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Start the second runner only once the first holds the lock (inside its 3 s revision), so the two
+    # really overlap however slowly the interpreters start on a loaded machine.
+    assert wait_for_lock_holder(url), "the first runner never took the migration lock"
+    second = subprocess.Popen(acmectl, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    runners = [first, second]
     outputs = [r.communicate(timeout=120)[0] for r in runners]
     assert [r.returncode for r in runners] == [0, 0], outputs
     # Exactly one of them applied the revisions; the other waited for the lock and found nothing to do.
@@ -81,6 +85,22 @@ def test_two_runners_at_once_one_waits_both_succeed_applied_once(make_database, 
     assert len(waiters) == 1, outputs
     assert query(url, "SELECT rev, count(*) FROM testdom.applied_log GROUP BY rev ORDER BY rev") == \
         [("td0001", 1), ("td0002", 1)]
+
+
+def wait_for_lock_holder(url, timeout=30.0):
+    import time
+
+    from acme_platform.migrations.runner import ADVISORY_LOCK_KEY
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = query(url, f"SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                          f"AND objid = {ADVISORY_LOCK_KEY & 0xFFFFFFFF} "
+                          "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+        if rows:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_cli_reports_bad_database_url_in_one_line(tmp_path):
