@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from . import (config, fingerprint, index, mirror, postgres, projects, publish, relock, services,
+from . import (config, devstaff, fingerprint, index, mirror, postgres, projects, publish, relock, services,
                supervisor, tools, venvs)
 from .config import Layout
 from .ui import Progress, StackError, rel
@@ -30,7 +30,7 @@ def _database_url(db: postgres.Postgres) -> str:
 
 
 def up(layout: Layout) -> int:
-    ui = Progress(8)
+    ui = Progress(9)
     ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling)…")
     ui.item(tools.ensure(layout, layout.log("tools")))
 
@@ -74,6 +74,10 @@ def up(layout: Layout) -> int:
 
     ui.step("migrations (acmectl migrate)…")
     _migrate(layout, targets, database_url, ui)
+
+    ui.step("development staff account…")
+    ui.item(devstaff.ensure(layout, targets, database_url))
+    devstaff.write_env_file(layout, database_url)
 
     ui.step("services…")
     running = []
@@ -132,6 +136,9 @@ def _summary(layout: Layout, db: postgres.Postgres, database_url: str, idx: inde
         rows.append(("postgres", db.url(masked=True),
                      f"credentials {r(db.credentials)}, log {r(db.log)}"))
     rows.append(("index", idx.simple_url, f"credentials {r(idx.credentials)}, log {r(idx.log)}"))
+    if devstaff.credentials_file(layout).exists():
+        rows.append(("staff", devstaff.EMAIL, f"password in {r(devstaff.credentials_file(layout))}"))
+    rows.append(("shell", f". {r(layout.run / 'acme.env')}", "exports DATABASE_URL for acmectl"))
     for s in running:
         rows.append((s.name, s.url, f"pid {s.pid}, log {r(s.log)}"))
     width = [max(len(row[i]) for row in rows) for i in range(2)]
