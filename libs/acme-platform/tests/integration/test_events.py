@@ -258,3 +258,21 @@ def test_consumer_group_offsets_are_independent(event_db):
     assert seen1 == seen2
     c1.run_once()
     assert len(seen1) == len(seen2)
+
+
+def test_a_second_process_of_the_group_skips_while_the_first_holds_the_batch(event_db):
+    url, db, _ = event_db
+    with db.unit_of_work() as uow:
+        publish(uow, "evdom.other_happened", "skip-locked")
+    first, seen_first = collecting_consumer(db, "busy", ["evdom.other_happened"])
+    second, seen_second = collecting_consumer(db, "busy", ["evdom.other_happened"])
+    assert drain_until(first, lambda: len(seen_first) >= 1)
+    with psycopg.connect(url) as holder:
+        # Another process of the group is in the middle of a batch: it holds the offset row.
+        holder.execute("SELECT 1 FROM acme_platform.consumer_offsets WHERE consumer_group = 'busy' FOR UPDATE")
+        with db.unit_of_work() as uow:
+            publish(uow, "evdom.other_happened", "while-busy")
+        # Skipped, not queued: queueing behind the holder would end in a lock_timeout error here.
+        assert second.run_once() == 0
+    assert drain_until(second, lambda: len(seen_second) >= 1)
+    assert [k for k, _ in seen_second] == ["while-busy"]

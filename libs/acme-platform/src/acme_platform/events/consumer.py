@@ -53,22 +53,21 @@ class Consumer:
 
     # -- reading -----------------------------------------------------------------------------
     def _fetch(self, uow: UnitOfWork, domain: str) -> list[Event]:
+        # SKIP LOCKED: while another process of this group works through a batch, this one has
+        # nothing to do for that domain (rather than queueing behind it until lock_timeout).
         last = uow.connection.exec_driver_sql(
             "SELECT last_txid, last_id FROM acme_platform.consumer_offsets "
-            "WHERE consumer_group = %(g)s AND domain = %(d)s FOR UPDATE",
+            "WHERE consumer_group = %(g)s AND domain = %(d)s FOR UPDATE SKIP LOCKED",
             {"g": self.group, "d": domain},
         ).first()
         if last is None:
-            uow.connection.exec_driver_sql(
-                "INSERT INTO acme_platform.consumer_offsets (consumer_group, domain, last_txid, last_id) "
-                "VALUES (%(g)s, %(d)s, 0, 0) ON CONFLICT DO NOTHING",
-                {"g": self.group, "d": domain},
-            )
             last = uow.connection.exec_driver_sql(
-                "SELECT last_txid, last_id FROM acme_platform.consumer_offsets "
-                "WHERE consumer_group = %(g)s AND domain = %(d)s FOR UPDATE",
+                "INSERT INTO acme_platform.consumer_offsets (consumer_group, domain, last_txid, last_id) "
+                "VALUES (%(g)s, %(d)s, 0, 0) ON CONFLICT DO NOTHING RETURNING last_txid, last_id",
                 {"g": self.group, "d": domain},
             ).first()
+            if last is None:
+                return []  # the row exists and another process holds it
         rows = uow.connection.exec_driver_sql(
             f'SELECT id, txid, topic, key, payload, created_at FROM "{domain}".outbox '
             "WHERE (txid, id) > (%(t)s, %(i)s) "

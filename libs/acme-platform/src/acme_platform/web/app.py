@@ -119,9 +119,15 @@ def create_app(
     def _bodies_are_json():
         # Our APIs speak JSON only. Refusing other bodies here keeps a form post from reaching a view
         # whose validator skipped it (spectree validates JSON bodies only).
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json:
-            return problem(415, "Unsupported media type", "send the body as application/json",
-                           code="request.media_type", field="body")
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length:
+            if not request.is_json:
+                return problem(415, "Unsupported media type", "send the body as application/json",
+                               code="request.media_type", field="body")
+            try:
+                request.get_json(silent=True)  # parsed once here and cached for the view's validator
+            except RecursionError:
+                return problem(422, "Invalid request", "the JSON body nests too deeply",
+                               code="request.malformed_json", field="body")
 
     @app.get("/healthz")
     def healthz():
