@@ -1,0 +1,9 @@
+"""backoffice: the staff HTTP API of Acme."""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("backoffice-service")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["__version__"]

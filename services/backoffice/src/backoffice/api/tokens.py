@@ -1,0 +1,34 @@
+"""Staff log-in and log-out."""
+from __future__ import annotations
+
+import acme_identity
+from acme_platform.web import current_uow
+from flask import Blueprint
+from spectree import Response
+
+from ..auth import BEARER, current_principal, require_staff
+from ..schemas import TokenIn, TokenOut, problems
+from ._body import json_body
+
+
+def blueprint(spec) -> tuple[Blueprint, Blueprint]:
+    public = Blueprint("tokens_public", __name__)
+    protected = Blueprint("tokens", __name__)
+    protected.before_request(require_staff)
+
+    @public.post("/v1/tokens")
+    @spec.validate(json=TokenIn, resp=Response(HTTP_201=TokenOut, **problems(401, 415, 422)), tags=["tokens"])
+    def issue(json: TokenIn):
+        """Log in: a staff token for a staff account's email and password (401 for anything else)."""
+        body = json_body(json, TokenIn)
+        issued = acme_identity.issue_token(current_uow(), email=body.email, password=body.password, kind="staff")
+        return TokenOut(token=issued.token, expires_at=issued.expires_at), 201
+
+    @protected.delete("/v1/tokens/current")
+    @spec.validate(resp=Response("HTTP_204", **problems(401, 403)), tags=["tokens"], security=BEARER)
+    def revoke_current():
+        """Log out: revoke the token this request was made with."""
+        acme_identity.revoke_token(current_uow(), current_principal().token_id)
+        return "", 204
+
+    return public, protected

@@ -1,0 +1,9 @@
+"""fulfillment: the worker that fulfils placed orders."""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("fulfillment-service")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["__version__"]
