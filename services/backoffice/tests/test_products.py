@@ -160,7 +160,7 @@ def test_bad_patch_is_422_naming_the_field(client, auth, product, payload, field
 def test_patch_with_no_body_at_all_is_422(client, auth, product):
     assert_problem(client.patch(f"/v1/products/{product.sku}", headers=auth), 422, field="body")
     assert_problem(client.patch(f"/v1/products/{product.sku}", data="", headers=auth,
-                                content_type="application/x-www-form-urlencoded"), 422, field="body")
+                                content_type="application/x-www-form-urlencoded"), 415, field="body")
     assert_problem(client.patch(f"/v1/products/{product.sku}", data="name=x", headers=auth,
                                 content_type="application/x-www-form-urlencoded"), 415, field="body")
 

@@ -89,6 +89,7 @@ def migrated_client(app_and_url):
     ("body=x", "text/plain", 415, "body"),
     ("body=x", "application/x-www-form-urlencoded", 415, "body"),
     ("[" * 100_000 + "]" * 100_000, "application/json", 422, "body"),
+    ("", "application/x-www-form-urlencoded", 415, "body"),
 ])
 def test_bad_input_is_a_4xx_problem_naming_the_field(migrated_client, body, content_type, status, field):
     client, url = migrated_client

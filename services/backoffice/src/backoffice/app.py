@@ -8,8 +8,7 @@ from flask import Flask
 
 from . import __version__
 from .auth import BEARER_SCHEME
-from .api import customers, ledger, orders, products, tokens
-from .api._body import reject_unparseable_json
+from .api import customers, ledger, orders, products, status, tokens
 
 SERVICE = "backoffice"
 DOMAINS = ["identity", "catalog", "billing", "orders"]
@@ -19,12 +18,11 @@ def create_app(settings: Settings | None = None, *, json_logs: bool = True) -> F
     """gunicorn calls this with no arguments (settings from the environment); tests pass Settings."""
     app = platform_app(__name__, service_name=SERVICE, service_version=__version__, domains=DOMAINS,
                        settings=settings, json_logs=json_logs)
-    app.before_request(reject_unparseable_json)
     spec = make_spec(app, title="Acme backoffice", version=__version__,
                      description="Staff API. Every endpoint except POST /v1/tokens needs a staff bearer token.",
                      security_schemes=[BEARER_SCHEME])
     for bp in (*tokens.blueprint(spec), products.blueprint(spec), customers.blueprint(spec),
-               orders.blueprint(spec), ledger.blueprint(spec)):
+               orders.blueprint(spec), ledger.blueprint(spec), status.blueprint(spec)):
         app.register_blueprint(bp)
     serve_openapi(app, spec)  # after the routes: spectree documents what is registered
     return app

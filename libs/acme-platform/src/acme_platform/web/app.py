@@ -22,6 +22,9 @@ from .problems import problem, register_error_handlers
 from .request_uow import UnitOfWorkFlask
 
 
+_FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 @dataclass
 class Platform:
     """What a service process holds: settings, database, its domains, and the change listener."""
@@ -119,7 +122,13 @@ def create_app(
     def _bodies_are_json():
         # Our APIs speak JSON only. Refusing other bodies here keeps a form post from reaching a view
         # whose validator skipped it (spectree validates JSON bodies only).
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length:
+        if request.method not in ("POST", "PUT", "PATCH"):
+            return None
+        if request.mimetype in _FORM_MIMETYPES:
+            # Even empty: spectree hands a view None instead of a validation error for form posts.
+            return problem(415, "Unsupported media type", "send the body as application/json",
+                           code="request.media_type", field="body")
+        if request.content_length:
             if not request.is_json:
                 return problem(415, "Unsupported media type", "send the body as application/json",
                                code="request.media_type", field="body")

@@ -21,15 +21,3 @@ def json_body(parsed: M | None, model: type[M]) -> M:
         raise ProblemException(problem(415, "Unsupported media type", "send the body as application/json",
                                        code="request.media_type", field="body"))
     return model.model_validate({})  # no body at all: the usual 422 naming the first missing field
-
-
-def reject_unparseable_json() -> None:
-    """App-level before_request: a JSON body nested deeper than Python's parser recursion limit raises
-    RecursionError (not ValueError) inside request.get_json(silent=True), which spectree would turn
-    into a 500. Parse it once here (Flask caches the result) and answer 422 instead."""
-    if request.is_json and request.content_length:
-        try:
-            request.get_json(silent=True)
-        except RecursionError:
-            raise ProblemException(problem(422, "Invalid request", "the JSON body is nested too deeply",
-                                           code="request.malformed_json", field="body")) from None
