@@ -112,9 +112,15 @@ def relock(layout: Layout) -> int:
     secrets = [idx.password, urllib.parse.quote(idx.password, safe=""), f"{idx.user}:"]
     for svc in svcs:
         out = svc.path / "requirements.lock"
-        _compile(layout, svc.path / "pyproject.toml", out, log,
+        # Compile from scratch, not over the old lock: uv keeps an existing lock's hashes for pins it
+        # keeps, so a rebuilt library (same version, new bytes) would stay locked to its old hash.
+        # The private index holds one mirrored version per third-party package, so nothing drifts.
+        fresh = out.with_name(out.name + ".new")
+        fresh.unlink(missing_ok=True)
+        _compile(layout, svc.path / "pyproject.toml", fresh, log,
                  ["--index-url", idx.simple_url_with_auth()], f"locking services/{svc.dirname}")
-        _assert_clean(out, secrets, layout.root)
+        _assert_clean(fresh, secrets, layout.root)
+        fresh.replace(out)
         ui.item(f"services/{svc.dirname}/requirements.lock: {len(mirror.parse_lock(out))} pinned packages")
     return 0
 
