@@ -49,15 +49,20 @@ class LiveInstance:
     git_sha: str | None
 
 
-def live_instances(connection: sa.Connection, *, stale_seconds: float | None = None) -> list[LiveInstance]:
+def live_instances(connection: sa.Connection) -> list[LiveInstance]:
+    """Instances whose last heartbeat is within *their own* stale window.
+
+    The window is the one the instance declared when it registered (it knows its heartbeat interval);
+    judging it by the reader's setting would let an `acmectl migrate` run with a small window treat
+    live old instances as dead and apply a contract under them.
+    """
     exists = connection.exec_driver_sql("SELECT to_regclass('acme_platform.instances') IS NOT NULL").scalar()
     if not exists:
         return []
     rows = connection.exec_driver_sql(
         "SELECT instance_id::text, service, service_version, host, pid, started_at, heartbeat_at, packages, heads, git_sha "
-        "FROM acme_platform.instances WHERE heartbeat_at > now() - make_interval(secs => %(s)s) "
+        "FROM acme_platform.instances WHERE heartbeat_at > now() - make_interval(secs => stale_after_seconds) "
         "ORDER BY service, host, pid",
-        {"s": stale_after() if stale_seconds is None else stale_seconds},
     ).all()
     return [LiveInstance(*row) for row in rows]
 
@@ -73,6 +78,7 @@ class InstanceRegistration:
         self.packages = {spec.package: spec.version for spec in domains}
         self.heads = {spec.name: list(script_heads(spec)) for spec in domains}
         self.git_sha = os.environ.get("ACME_GIT_SHA") or None
+        self.stale_after = max(stale_after(), 2 * heartbeat_interval())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -97,11 +103,11 @@ class InstanceRegistration:
                 if not updated:
                     uow.connection.exec_driver_sql(
                         "INSERT INTO acme_platform.instances (instance_id, service, service_version, host, pid, "
-                        "packages, heads, git_sha) VALUES (%(id)s, %(svc)s, %(ver)s, %(host)s, %(pid)s, "
-                        "%(pk)s::jsonb, %(hd)s::jsonb, %(sha)s)",
+                        "stale_after_seconds, packages, heads, git_sha) VALUES (%(id)s, %(svc)s, %(ver)s, %(host)s, "
+                        "%(pid)s, %(stale)s, %(pk)s::jsonb, %(hd)s::jsonb, %(sha)s)",
                         {"id": self.instance_id, "svc": self.service, "ver": self.service_version,
-                         "host": socket.gethostname(), "pid": os.getpid(), "pk": json.dumps(self.packages),
-                         "hd": json.dumps(self.heads), "sha": self.git_sha},
+                         "host": socket.gethostname(), "pid": os.getpid(), "stale": self.stale_after,
+                         "pk": json.dumps(self.packages), "hd": json.dumps(self.heads), "sha": self.git_sha},
                     )
             return True
         except Exception as exc:

@@ -75,7 +75,7 @@ def collect_status(database_url: str) -> dict:
                     policy = policy_of(sc)
                     if policy.phase != "contract":
                         continue
-                    for inst in blockers(conn, spec, policy):
+                    for inst in blockers(conn, spec, policy, instances):
                         skew.append({"kind": "blocks_contract", "package": spec.package, "revision": policy.revision,
                                      "min_compatible_version": policy.min_compatible_version, "service": inst.service,
                                      "host": inst.host, "pid": inst.pid, "version": inst.packages[spec.package]})

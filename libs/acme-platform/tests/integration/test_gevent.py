@@ -77,9 +77,11 @@ def test_twenty_concurrent_pg_sleeps_in_one_gevent_worker(tmp_path, migrated_dat
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/healthz", proc)
         concurrent_sleeps(base)  # warm the pool: connections are opened on first use
-        elapsed, statuses = concurrent_sleeps(base)
-        assert statuses == [200] * 20
-        # Serialised, 20 x 0.2 s would take >= 4 s; cooperative, they overlap.
+        rounds = [concurrent_sleeps(base) for _ in range(3)]
+        assert all(statuses == [200] * 20 for _, statuses in rounds)
+        # Serialised, 20 x 0.2 s take >= 4 s in every round; cooperative, they overlap. The best of three
+        # rounds keeps a loaded CI machine's scheduling hiccup from passing for a blocking worker.
+        elapsed = min(seconds for seconds, _ in rounds)
         assert elapsed < 1.0, f"20 concurrent pg_sleep(0.2) took {elapsed:.2f}s: the worker is blocking"
         # The worker registered itself in the live-instance registry...
         assert [r[0] for r in registered(migrated_database_url, "sleepy")] == [worker_pid(proc)]

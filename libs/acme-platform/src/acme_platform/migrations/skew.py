@@ -108,12 +108,13 @@ def compatibility_problems(connection: sa.Connection, specs: list[DomainSpec]) -
     return problems
 
 
-def blockers(connection: sa.Connection, spec: DomainSpec, policy: RevisionPolicy) -> list[LiveInstance]:
+def blockers(connection: sa.Connection, spec: DomainSpec, policy: RevisionPolicy,
+             instances: list[LiveInstance] | None = None) -> list[LiveInstance]:
     """Live instances running a version of spec's library older than the contract revision allows."""
     if policy.phase != "contract":
         return []
     minimum = Version(policy.min_compatible_version)
-    return [i for i in live_instances(connection)
+    return [i for i in (live_instances(connection) if instances is None else instances)
             if spec.package in i.packages and _version(i.packages[spec.package]) < minimum]
 
 

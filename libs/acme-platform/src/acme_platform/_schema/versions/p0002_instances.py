@@ -24,6 +24,7 @@ def upgrade() -> None:
             pid bigint NOT NULL,
             started_at timestamptz NOT NULL DEFAULT now(),
             heartbeat_at timestamptz NOT NULL DEFAULT now(),
+            stale_after_seconds double precision NOT NULL,
             packages jsonb NOT NULL,
             heads jsonb NOT NULL,
             git_sha text
