@@ -17,6 +17,20 @@ help:
 	@echo "make relock-tools  recompile deploy/requirements-tools.txt"
 	@echo "make publish       build + publish libs/ to the private index"
 	@echo "make clean         make down, then remove .run/"
+	@echo "make release      LIB=acme-<domain>: tests, version/changelog, semver + migration gates, build, upload"
+	@echo "make bump         SERVICE=<name> LIB=acme-<domain> VERSION=<v>: pin a published version, re-lock"
+	@echo "make deps         which service pins which library version, what is newer on the index (JSON=1)"
 
 up down status clean test relock relock-tools publish:
 	@$(STACK) $@
+
+# Release pipeline (deploy/acme_stack/{release,bump,deps}.py; see deploy/README.md).
+.PHONY: release bump deps
+release:
+	@$(STACK) release "$(LIB)"
+
+bump:
+	@$(STACK) bump --service "$(SERVICE)" --lib "$(LIB)" --version "$(VERSION)"
+
+deps:
+	@$(STACK) deps $(if $(filter-out 0,$(JSON)),--json)

@@ -1,4 +1,4 @@
-"""Command line: `python3 deploy/stack.py {up,down,status,clean,test,relock,relock-tools,publish}`."""
+"""Command line: `python3 deploy/stack.py {up,down,status,clean,test,relock,relock-tools,publish,release,bump,deps}`."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,9 @@ COMMANDS = {
     "relock": "regenerate deploy/index/mirror.in, mirror.lock and services/*/requirements.lock",
     "relock-tools": "recompile deploy/requirements-tools.txt from requirements-tools.in",
     "publish": "build and publish libs/ to the private index (starts the index if needed)",
+    "release": "gate, build and publish ONE library: tests, version + changelog, semver, migrations, upload",
+    "bump": "pin a published library version in one service and re-lock it against the private index",
+    "deps": "which service pins which library version, and which newer versions the index has",
 }
 
 
@@ -22,11 +25,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     parser = argparse.ArgumentParser(prog="stack", description="Acme Platform local stack")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in COMMANDS.items():
-        sub.add_parser(name, help=text, description=text)
+    parsers = {name: sub.add_parser(name, help=text, description=text) for name, text in COMMANDS.items()}
+    parsers["release"].add_argument("lib", nargs="?", default="", help="acme-<domain>, libs/<dir> or a library folder")
+    for opt in ("--service", "--lib", "--version"):
+        parsers["bump"].add_argument(opt, default="")
+    parsers["deps"].add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
 
-    from . import relock, stack, testrun
+    from . import bump, deps, release, relock, stack, testrun
     from .config import Layout, repo_root
     from .ui import StackError, rel
 
@@ -34,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "up": stack.up, "down": stack.down, "status": stack.status, "clean": stack.clean,
         "publish": stack.publish_only, "relock": relock.relock, "relock-tools": relock.relock_tools,
+        "release": lambda lay: release.release(lay, args.lib),
+        "bump": lambda lay: bump.bump(lay, args.service, args.lib, args.version),
+        "deps": lambda lay: deps.deps(lay, args.json),
     }
     try:
         if args.command == "test":

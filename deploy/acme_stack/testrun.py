@@ -7,6 +7,7 @@ servers and suite processes are killed by process group and the temp dir is remo
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -238,7 +239,7 @@ class Runner:
             # Still prepared above: tests/ needs every service venv even when only it is selected.
             return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES)", seconds=time.monotonic() - started)
         cwd = suite.project.path if suite.project else self.root
-        extra_args = os.environ.get("ACME_TEST_PYTEST_ARGS", "").split()
+        extra_args = shlex.split(os.environ.get("ACME_TEST_PYTEST_ARGS", ""))
         rc = self.tracker.run(
             [venvs.py(venv), "-m", "pytest", os.path.relpath(suite.tests, cwd), "-q", "-p", "no:cacheprovider",
              f"--junitxml={junit}", *extra_args],
