@@ -91,7 +91,8 @@ def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTO
     check_kind(kind)
     if ttl <= timedelta(0):
         raise ValueError(f"ttl must be positive, got {ttl!r}")
-    if not isinstance(email, str) or not isinstance(password, str) or len(password) > PASSWORD_MAX:
+    if (not isinstance(email, str) or not isinstance(password, str) or len(password) > PASSWORD_MAX
+            or "\x00" in email):
         # Cannot match any account; still cost what a real attempt costs.
         passwords.burn_verification(password if isinstance(password, str) else "")
         raise BadCredentials()

@@ -72,5 +72,17 @@ def run_cpu_bound(fn, *args, **kwargs):
     if gevent_is_patched():
         import gevent
 
-        return gevent.get_hub().threadpool.apply(fn, args, kwargs)
+        # Exceptions travel back as values: gevent's pool would print the traceback of a task that
+        # raises (a wrong password is an expected VerifyMismatchError, not news for the logs).
+        ok, value = gevent.get_hub().threadpool.apply(_capture, (fn, args, kwargs))
+        if not ok:
+            raise value
+        return value
     return fn(*args, **kwargs)
+
+
+def _capture(fn, args, kwargs):
+    try:
+        return True, fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the caller's greenlet
+        return False, exc

@@ -60,3 +60,23 @@ def test_cpu_bound_work_leaves_the_gevent_hub():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_cpu_bound_errors_come_back_without_a_printed_traceback():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        from gevent import monkey; monkey.patch_all()
+        from acme_platform import run_cpu_bound
+        def wrong_password():
+            raise ValueError("mismatch")
+        try:
+            run_cpu_bound(wrong_password)
+        except ValueError as exc:
+            print("raised", exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "raised mismatch"
+    assert "Traceback" not in out.stderr, out.stderr

@@ -10,22 +10,11 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 from uuid import UUID
 
+from acme_platform.web import storable
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 
-def _storable(value: str) -> str:
-    # Postgres text cannot hold NUL, and a lone surrogate (legal in JSON "\ud800") cannot be encoded
-    # to UTF-8: either would fail inside the driver as a 500 instead of a 422 naming the field.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-Text = Annotated[str, Field(strict=True, max_length=10_000), AfterValidator(_storable)]
+Text = Annotated[str, Field(strict=True, max_length=10_000), AfterValidator(storable)]
 # Postgres hands back timestamps in the session's time zone; the API always speaks UTC.
 Utc = Annotated[datetime, AfterValidator(lambda value: value.astimezone(timezone.utc))]
 

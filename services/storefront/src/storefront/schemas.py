@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from acme_platform.web import StorableStr
 
 # Transport-level bounds: generous, only there so nobody can make us parse megabytes of a "name".
 _TEXT_MAX = 1024
@@ -44,18 +45,18 @@ class _Response(BaseModel):
 # -- requests ------------------------------------------------------------------------------------
 
 class CustomerIn(_Request):
-    email: str = Field(max_length=_TEXT_MAX, examples=["ada@example.com"])
-    password: str = Field(max_length=_TEXT_MAX, description="At least 10 characters.")
-    name: str = Field(max_length=_TEXT_MAX, examples=["Ada Lovelace"])
+    email: StorableStr = Field(max_length=_TEXT_MAX, examples=["ada@example.com"])
+    password: StorableStr = Field(max_length=_TEXT_MAX, description="At least 10 characters.")
+    name: StorableStr = Field(max_length=_TEXT_MAX, examples=["Ada Lovelace"])
 
 
 class TokenIn(_Request):
-    email: str = Field(max_length=_TEXT_MAX)
-    password: str = Field(max_length=_TEXT_MAX)
+    email: StorableStr = Field(max_length=_TEXT_MAX)
+    password: StorableStr = Field(max_length=_TEXT_MAX)
 
 
 class OrderItemIn(_Request):
-    sku: str = Field(min_length=1, max_length=SKU_MAX, examples=["MUG-001"])
+    sku: StorableStr = Field(min_length=1, max_length=SKU_MAX, examples=["MUG-001"])
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
 
 

@@ -133,6 +133,11 @@ class Consumer:
         while not self._stop.is_set():
             try:
                 self.run_once()
+            except sa.exc.ProgrammingError as exc:
+                # Typically the outbox or offsets table does not exist yet (not migrated): expected
+                # while a deploy is in progress, so one line, not a traceback every second.
+                log.warning("consumer %s: %s; retrying after %.1fs", self.group,
+                            str(exc.orig or exc).splitlines()[0], self.poll_interval)
             except Exception:
                 log.exception("consumer %s: batch failed; retrying after %.1fs", self.group, self.poll_interval)
             self._wake.wait(self.poll_interval)

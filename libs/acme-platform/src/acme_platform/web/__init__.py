@@ -6,7 +6,7 @@ from .app import Platform, create_app, platform
 from .auth import bearer_token
 from .problems import ProblemException, problem
 from .request_uow import current_uow
-from .validation import make_spec, serve_openapi
+from .validation import StorableStr, make_spec, serve_openapi, storable
 
 __all__ = ["create_app", "platform", "Platform", "current_uow", "bearer_token", "problem",
-           "ProblemException", "make_spec", "serve_openapi"]
+           "ProblemException", "make_spec", "serve_openapi", "StorableStr", "storable"]

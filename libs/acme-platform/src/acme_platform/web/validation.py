@@ -5,9 +5,10 @@ only adapt its failures to problem+json (naming the field) instead of its own er
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Flask, jsonify, request
+from pydantic import AfterValidator
 from spectree import SpecTree
 
 from .problems import ProblemException, problem, validation_problem
@@ -64,3 +65,18 @@ def json_body_required() -> dict[str, Any]:
         raise ProblemException(problem(422, "Invalid request", "the body must be a JSON object",
                                        code="request.malformed_json", field="body"))
     return data
+
+
+def storable(value: str) -> str:
+    """Postgres text cannot hold NUL, and a lone surrogate (legal in JSON as "\\ud800") cannot be
+    encoded to UTF-8: either would fail inside the driver as a 500 instead of a 422 naming the field."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+StorableStr = Annotated[str, AfterValidator(storable)]
