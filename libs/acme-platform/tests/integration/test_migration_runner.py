@@ -15,8 +15,24 @@ REV1 = revision("td0001", None, """
     op.execute("CREATE TABLE testdom.applied_log (rev text)")
     op.execute("INSERT INTO testdom.applied_log VALUES ('td0001')")
 """)
-SLOW_REV2 = revision("td0002", "td0001", """
-    op.execute("SELECT pg_sleep(3.0)")
+REV2 = revision("td0002", "td0001", """
+    op.execute("ALTER TABLE testdom.widgets ADD COLUMN colour text")
+    op.execute("INSERT INTO testdom.applied_log VALUES ('td0002')")
+""")
+# Holds the first runner inside its migration until a second runner is polling for the lock (its
+# last query shows in pg_stat_activity), however slowly that second interpreter starts; at most 60 s.
+WAITING_REV2 = revision("td0002", "td0001", """
+    op.execute(\"\"\"
+        DO $$
+        BEGIN
+          FOR i IN 1..600 LOOP
+            PERFORM pg_stat_clear_snapshot();  -- activity is otherwise read once per transaction
+            EXIT WHEN (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                       AND query LIKE 'SELECT pg_try_advisory_lock%%') >= 2;
+            PERFORM pg_sleep(0.1);
+          END LOOP;
+        END $$
+    \"\"\")
     op.execute("ALTER TABLE testdom.widgets ADD COLUMN colour text")
     op.execute("INSERT INTO testdom.applied_log VALUES ('td0002')")
 """)
@@ -33,7 +49,7 @@ def query(url, sql):
 
 
 def test_fresh_database_is_migrated_then_second_run_is_a_noop(make_database, domain_on_path):
-    domain_on_path(revisions={"td0001.py": REV1, "td0002.py": SLOW_REV2.replace("pg_sleep(3.0)", "pg_sleep(0)")})
+    domain_on_path(revisions={"td0001.py": REV1, "td0002.py": REV2})
     url = make_database()
     first = MigrationRunner(url, progress=lambda m: None).run()
     applied = {r.domain: r.applied for r in first}
@@ -66,13 +82,13 @@ def test_failing_revision_leaves_the_domain_unchanged(make_database, domain_on_p
 
 
 def test_two_runners_at_once_one_waits_both_succeed_applied_once(make_database, domain_on_path):
-    site = domain_on_path(revisions={"td0001.py": REV1, "td0002.py": SLOW_REV2})
+    site = domain_on_path(revisions={"td0001.py": REV1, "td0002.py": WAITING_REV2})
     url = make_database()
     env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=os.pathsep.join([str(site)] + sys.path))
     acmectl = [sys.executable, "-c", "from acme_platform.cli import main; main()", "migrate"]
     first = subprocess.Popen(acmectl, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # Start the second runner only once the first holds the lock (inside its 3 s revision), so the two
-    # really overlap however slowly the interpreters start on a loaded machine.
+    # Start the second runner once the first holds the lock; the first then waits inside its revision
+    # until the second is polling, so the two really overlap however loaded the machine is.
     assert wait_for_lock_holder(url), "the first runner never took the migration lock"
     second = subprocess.Popen(acmectl, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     runners = [first, second]
