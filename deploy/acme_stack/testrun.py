@@ -43,6 +43,7 @@ class Suite:
     kind: str  # lib | service | e2e
     tests: Path  # the folder pytest runs
     project: projects.Project | None = None
+    select: list[str] | None = None  # pytest arguments choosing files in `tests` (default: all of it)
 
 
 class Aborted(Exception):
@@ -205,7 +206,7 @@ class Runner:
             self.install(venv, ["--no-deps", "--reinstall-package", svc.name, svc.path], log)
             self.install(venv, ["pytest", "requests"], log)
             return venv
-        venv = self.tmp / "runner-venv"
+        venv = self.tmp / f"runner-venv-{suite.name.replace('/', '_').replace(':', '_')}"
         self.new_venv(venv, log)
         self.install(venv, ["pytest", "requests", "psycopg[binary]"], log)
         return venv
@@ -241,7 +242,10 @@ class Runner:
         cwd = suite.project.path if suite.project else self.root
         extra_args = shlex.split(os.environ.get("ACME_TEST_PYTEST_ARGS", ""))
         rc = self.tracker.run(
-            [venvs.py(venv), "-m", "pytest", os.path.relpath(suite.tests, cwd), "-q", "-p", "no:cacheprovider",
+            [venvs.py(venv), "-m", "pytest",
+             *([os.path.relpath(suite.tests / f, cwd) for f in suite.select] if suite.select
+               else [os.path.relpath(suite.tests, cwd)]),
+             "-q", "-p", "no:cacheprovider",
              f"--junitxml={junit}", *extra_args],
             log=test_log, env=self.suite_env(venv), cwd=cwd, timeout=self.timeout)
         res = Result(suite.name, rc == 0, seconds=time.monotonic() - started,
@@ -262,7 +266,7 @@ class Runner:
         """ACME_TEST_SUITES=tests,libs/acme-catalog runs only those suites (for a quick loop while
         working on them); `make test` without it runs everything."""
         wanted = [w.strip() for w in os.environ.get("ACME_TEST_SUITES", "").split(",") if w.strip()]
-        return not wanted or suite.name in wanted
+        return not wanted or any(suite.name == w or suite.name.startswith(w + ":") for w in wanted)
 
     @staticmethod
     def _count(res: Result, junit: Path) -> None:
@@ -291,8 +295,20 @@ class Runner:
         svcs = [Suite(f"services/{s.dirname}", "service", s.path / "tests", s) for s in projects.services(self.root)]
         libs = [Suite(f"libs/{lib.dirname}", "lib", lib.path / "tests", lib) for lib in projects.libs(self.root)]
         libs.sort(key=lambda s: -_size(s.tests))
-        e2e = Suite("tests", "e2e", self.root / "tests") if (self.root / "tests").is_dir() else None
-        return svcs + libs, e2e
+        return svcs + libs, self.cross_service_suites()
+
+    def cross_service_suites(self) -> list[Suite]:
+        """tests/ as two suites that run side by side: the HTTP end-to-end flows (test_e2e_*) and the
+        drills (stack, skew, release, dependency confusion). They share no state, and together they
+        are the longest part of the run: one after the other they would leave a core idle."""
+        folder = self.root / "tests"
+        if not folder.is_dir():
+            return []
+        e2e = sorted(p.name for p in folder.glob("test_e2e_*.py"))
+        drills = sorted(p.name for p in folder.glob("test_*.py") if not p.name.startswith("test_e2e_"))
+        if not e2e or not drills:
+            return [Suite("tests", "e2e", folder)]
+        return [Suite("tests", "e2e", folder, select=drills), Suite("tests:e2e", "e2e", folder, select=e2e)]
 
     def setup(self) -> None:
         ui = Progress(5)
@@ -333,7 +349,7 @@ class Runner:
                 # (not after all libs), which keeps both cores busy until the end.
                 while len(running) < self.jobs and (pending or e2e):
                     if e2e and all(s in self.finished for s in services):
-                        suite, e2e = e2e, None
+                        suite = e2e.pop(0)
                     elif pending:
                         suite = pending.pop(0)
                     else:

@@ -276,3 +276,40 @@ def test_a_second_process_of_the_group_skips_while_the_first_holds_the_batch(eve
         assert second.run_once() == 0
     assert drain_until(second, lambda: len(seen_second) >= 1)
     assert [k for k, _ in seen_second] == ["while-busy"]
+
+
+def test_a_long_transaction_in_another_database_does_not_hold_delivery(event_db, make_database):
+    url, db, _ = event_db
+    consumer, seen = collecting_consumer(db, "elsewhere", ["evdom.other_happened"])
+    assert drain_until(consumer, lambda: True)
+    seen.clear()
+    other = psycopg.connect(make_database())
+    try:
+        # A transaction with an xid, open in another database of the same server (a report, a
+        # CREATE DATABASE): server-wide xmin would hold every consumer here behind it.
+        other.execute("SELECT pg_current_xact_id()")
+        with db.unit_of_work() as uow:
+            publish(uow, "evdom.other_happened", "not-held-back")
+        consumer.run_once()
+        assert [k for k, _ in seen] == ["not-held-back"]
+    finally:
+        other.rollback()
+        other.close()
+
+
+def test_a_transaction_open_in_this_database_still_holds_back_later_rows(event_db):
+    url, db, _ = event_db
+    consumer, seen = collecting_consumer(db, "here", ["evdom.other_happened"])
+    assert drain_until(consumer, lambda: True)
+    seen.clear()
+    open_here = psycopg.connect(url)
+    try:
+        open_here.execute("SELECT pg_current_xact_id()")  # older xid, may still write an outbox row
+        with db.unit_of_work() as uow:
+            publish(uow, "evdom.other_happened", "after-the-open-one")
+        consumer.run_once()
+        assert seen == []
+    finally:
+        open_here.rollback()
+        open_here.close()
+    assert drain_until(consumer, lambda: len(seen) == 1)

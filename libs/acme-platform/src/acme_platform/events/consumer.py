@@ -1,9 +1,9 @@
 """Consumer groups over the domain outboxes: at-least-once, in transaction order, no skipped rows.
 
-Why (txid, id) and the snapshot horizon: outbox ids are allocated when a row is inserted, not when
-its transaction commits, so id 11 can become visible before id 10. Reading "id > last seen" would
-skip 10 forever. Instead we read only rows written by transactions older than the oldest one still
-running (pg_snapshot_xmin): no such row can appear later. We order by (txid, id) and remember the
+Why (txid, id) and the horizon: outbox ids are allocated when a row is inserted, not when its
+transaction commits, so id 11 can become visible before id 10. Reading "id > last seen" would skip
+10 forever. Instead we read only rows written by transactions older than the oldest one still
+running in this database (see _horizon): no such row can appear later. We order by (txid, id) and remember the
 last pair per group and domain.
 
 Each event is handled in its own unit of work together with the offset update, so for handlers that
@@ -68,14 +68,39 @@ class Consumer:
             ).first()
             if last is None:
                 return []  # the row exists and another process holds it
+        horizon = self._horizon(uow)
         rows = uow.connection.exec_driver_sql(
             f'SELECT id, txid, topic, key, payload, created_at FROM "{domain}".outbox '
-            "WHERE (txid, id) > (%(t)s, %(i)s) "
-            "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+            "WHERE (txid, id) > (%(t)s, %(i)s) AND txid < %(h)s "
             "ORDER BY txid, id LIMIT %(n)s",
-            {"t": last.last_txid, "i": last.last_id, "n": self.batch_size},
+            {"t": last.last_txid, "i": last.last_id, "h": horizon, "n": self.batch_size},
         ).all()
         return [Event(r.id, r.txid, r.topic, r.key, r.payload, r.created_at) for r in rows]
+
+    @staticmethod
+    def _horizon(uow: UnitOfWork) -> int:
+        """The oldest transaction id that may still write to an outbox of *this* database.
+
+        pg_snapshot_xmin would do, but it spans the whole server: a long transaction in another
+        database (a CREATE DATABASE, a report) would delay every consumer here. Only backends of this
+        database can write our outbox, so we take the least of their running xids, and the snapshot's
+        xmax (every xid assigned later is at least that). Computed in its own statement *before* the
+        rows are read, so a transaction that finishes in between is visible to the read.
+        backend_xid is 32 bits; it is widened to the 64-bit form with the current epoch.
+        """
+        uow.connection.exec_driver_sql("SELECT pg_stat_clear_snapshot()")  # activity is cached per transaction
+        return uow.connection.exec_driver_sql(
+            """
+            WITH now AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
+            running AS (
+                SELECT ((now.xmax & ~4294967295::bigint) | a.backend_xid::text::bigint) AS xid, now.xmax
+                FROM pg_stat_activity a, now
+                WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL
+            )
+            SELECT LEAST((SELECT xmax FROM now),
+                         (SELECT min(CASE WHEN xid > xmax THEN xid - 4294967296 ELSE xid END) FROM running))
+            """
+        ).scalar()
 
     def run_once(self) -> int:
         """Handle every event available now; returns how many were handled (skipped topics excluded)."""
