@@ -20,6 +20,8 @@ help:
 	@echo "make release      LIB=acme-<domain>: tests, version/changelog, semver + migration gates, build, upload"
 	@echo "make bump         SERVICE=<name> LIB=acme-<domain> VERSION=<v>: pin a published version, re-lock"
 	@echo "make deps         which service pins which library version, what is newer on the index (JSON=1)"
+	@echo "make bench        L vs H vs F benchmark into bench/results/ (needs make up; < 10 min)"
+	@echo "make bench-quick  the same in < 2 min"
 
 up down status clean test relock relock-tools publish:
 	@$(STACK) $@
@@ -34,3 +36,11 @@ bump:
 
 deps:
 	@$(STACK) deps $(if $(filter-out 0,$(JSON)),--json)
+
+# Benchmarks (bench/README.md): never part of make test.
+.PHONY: bench bench-quick
+bench:
+	@$(PYTHON) bench/run.py
+
+bench-quick:
+	@$(PYTHON) bench/run.py --quick

@@ -1,0 +1,334 @@
+"""F mode, the floor: the SQL statements L sends, issued by plain psycopg in one transaction per
+operation. No HTTP, no Flask, no SQLAlchemy. Run with the bench venv's python (psycopg[binary]).
+
+The statement texts below are copied from what the libraries send (captured with log_statement=all;
+see README "How F is built"), with the same parameters, in the same order, in one transaction, on
+connections that psycopg prepares statements on after 5 uses exactly as under SQLAlchemy. What F
+leaves out is exactly what stands between the domain code and the database: HTTP parsing and
+routing, request validation, SQLAlchemy statement construction/compilation/result processing, the
+pool's pre-ping, logging and metrics.
+
+Authentication: L caches verified tokens in-process (acme_identity.Authenticator), so its hot path
+sends no identity SQL after the first request per token and worker. F does the same: the token query
+runs once per token and connection, then a dict lookup.
+
+Closed loop: `--concurrency` clients (threads spread over up to two processes, one connection each)
+each issue the next operation as soon as the previous one returns. Prints `MEASURE_START` when the
+measured window opens and `BENCHJSON {...}` at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+import psycopg
+
+TOKEN_BY_HASH = (
+    "SELECT identity.tokens.id, identity.tokens.account_id, identity.tokens.scopes, identity.tokens.expires_at, "
+    "identity.tokens.revoked_at, identity.accounts.kind, identity.accounts.email \n"
+    "FROM identity.tokens JOIN identity.accounts ON identity.accounts.id = identity.tokens.account_id \n"
+    "WHERE identity.tokens.token_hash = %(h)s"
+)
+CLAIM_KEY = (
+    "INSERT INTO orders.idempotency_keys (customer_id, key, request_hash, order_id) "
+    "VALUES (%(c)s::VARCHAR, %(k)s::VARCHAR, %(h)s::VARCHAR, %(o)s::UUID) "
+    "ON CONFLICT (customer_id, key) DO NOTHING RETURNING orders.idempotency_keys.order_id"
+)
+RESERVE_MANY = """
+        WITH req AS (
+            SELECT r.sku, r.qty FROM unnest(%(skus)s::text[], %(qtys)s::integer[]) AS r(sku, qty)
+        ),
+        locked AS MATERIALIZED (
+            SELECT p.sku, p.active, p.on_hand, p.reserved, req.qty
+            FROM catalog.products AS p JOIN req ON req.sku = p.sku
+            ORDER BY p.sku
+            FOR UPDATE OF p
+        ),
+        verdict AS (
+            SELECT count(*) FILTER (WHERE locked.active AND locked.on_hand - locked.reserved >= locked.qty) = %(n)s AS ok
+            FROM locked
+        ),
+        changed AS (
+            UPDATE catalog.products AS p SET reserved = p.reserved + l.qty,
+                version = p.version + 1, updated_at = now()
+            FROM locked AS l
+            WHERE p.sku = l.sku AND (SELECT ok FROM verdict) AND p.active AND p.on_hand - p.reserved >= l.qty
+            RETURNING p.sku, p.name, p.description, p.price_cents, p.currency, p.active, p.on_hand, p.reserved, p.version, p.updated_at
+        )
+        SELECT c.*, req.sku AS req_sku, l.active AS l_active, l.on_hand AS l_on_hand, l.reserved AS l_reserved
+        FROM req
+        LEFT JOIN locked AS l ON l.sku = req.sku
+        LEFT JOIN changed AS c ON c.sku = req.sku
+    """
+OUTBOX_MANY = (
+    'INSERT INTO "catalog".outbox (txid, topic, key, payload) '
+    "SELECT pg_current_xact_id()::text::bigint, %(topic)s, k, p::jsonb "
+    "FROM unnest(%(keys)s::text[], %(bodies)s::text[]) WITH ORDINALITY AS e(k, p, n) ORDER BY n"
+)
+CHARGE = """
+    WITH account AS (
+        UPDATE billing.accounts SET balance_cents = balance_cents + CAST(%(delta)s AS bigint)
+        WHERE kind = 'customer' AND owner_id = %(owner_id)s
+          AND currency = %(currency)s AND balance_cents >= CAST(%(amount)s AS bigint)
+        RETURNING id, balance_cents, currency
+    )
+, posting AS (
+    INSERT INTO billing.postings
+        (id, kind, owner_id, amount_cents, currency, reference, granted_by, balance_after_cents, created_at)
+    SELECT CAST(%(posting_id)s AS uuid), %(kind)s, %(owner_id)s, CAST(%(amount)s AS bigint), account.currency,
+           %(reference)s, %(granted_by)s, account.balance_cents, %(created_at)s
+    FROM account
+    RETURNING id
+), moved AS (
+    INSERT INTO billing.entries (posting_id, account_id, amount_cents)
+    SELECT posting.id, e.account_id, e.amount_cents
+    FROM posting, account, LATERAL (VALUES
+        (account.id, CAST(%(delta)s AS bigint)),
+        ((SELECT s.id FROM billing.accounts s
+          WHERE s.kind = 'system' AND s.owner_id = %(system_owner_prefix)s || account.currency),
+         -CAST(%(delta)s AS bigint))
+    ) AS e(account_id, amount_cents)
+)
+SELECT balance_cents, currency FROM account"""
+OUTBOX_ONE = ('INSERT INTO "{schema}".outbox (txid, topic, key, payload) '
+              "VALUES (pg_current_xact_id()::text::bigint, %(topic)s, %(key)s, %(payload)s::jsonb)")
+INSERT_ORDER = (
+    "WITH new_lines AS \n"
+    "(INSERT INTO orders.order_lines (order_id, sku, quantity, unit_price_cents) SELECT %(o)s::UUID AS anon_1, "
+    "line.sku AS sku, line.quantity AS quantity, line.unit_price_cents AS unit_price_cents \n"
+    "FROM unnest(%(skus)s::TEXT[], %(qtys)s::INTEGER[], %(prices)s::BIGINT[]) AS line(sku, quantity, unit_price_cents)), \n"
+    "new_order AS \n"
+    "(INSERT INTO orders.orders (id, customer_id, status, total_cents, currency) VALUES (%(o)s::UUID, "
+    "%(c)s::VARCHAR, %(s)s::VARCHAR, %(t)s::BIGINT, %(cur)s::VARCHAR) RETURNING orders.orders.created_at, "
+    "orders.orders.updated_at)\n SELECT new_order.created_at, new_order.updated_at \nFROM new_order"
+)
+NOTIFY = "SELECT pg_notify(%(channel)s, %(message)s)"
+GET_ORDER = (
+    "SELECT orders.orders.id, orders.orders.customer_id, orders.orders.status, orders.orders.total_cents, "
+    "orders.orders.currency, orders.orders.created_at, orders.orders.updated_at, (SELECT coalesce(json_agg("
+    "json_build_array(orders.order_lines.sku, orders.order_lines.quantity, orders.order_lines.unit_price_cents) "
+    'ORDER BY orders.order_lines.sku COLLATE "C"), \'[]\'::json) AS coalesce_1 \n'
+    "FROM orders.order_lines \nWHERE orders.order_lines.order_id = orders.orders.id) AS lines \n"
+    "FROM orders.orders \nWHERE orders.orders.id = %(id)s::UUID AND orders.orders.customer_id = %(c)s::VARCHAR"
+)
+GET_PRODUCT = (
+    "SELECT catalog.products.sku, catalog.products.name, catalog.products.description, "
+    "catalog.products.price_cents, catalog.products.currency, catalog.products.active, catalog.products.on_hand, "
+    "catalog.products.reserved, catalog.products.version, catalog.products.updated_at \n"
+    'FROM catalog.products \nWHERE catalog.products.sku = %(sku)s::VARCHAR COLLATE "C"'
+)
+GET_BALANCE = "SELECT balance_cents, currency FROM billing.accounts WHERE kind = 'customer' AND owner_id = %(owner_id)s"
+
+
+def compact(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class Client:
+    """One closed-loop client: one connection, the operations of every workload."""
+
+    def __init__(self, dsn: str, fixtures: dict, rnd: random.Random, nonce: str):
+        self.conn = psycopg.connect(dsn, application_name="bench-floor")
+        self.fx = fixtures
+        self.rnd = rnd
+        self.nonce = nonce
+        self.counter = 0
+        self.principals: dict[bytes, tuple[str, bool]] = {}
+
+    def principal(self, token: str) -> tuple[str, bool]:
+        digest = hashlib.sha256(token.encode("ascii")).digest()
+        found = self.principals.get(digest)
+        if found is None:
+            with self.conn.transaction():
+                row = self.conn.execute(TOKEN_BY_HASH, {"h": digest}).fetchone()
+            found = self.principals[digest] = (str(row[1]), "staff" in row[2])
+        return found
+
+    # -- workloads -----------------------------------------------------------------------------
+    def place_order(self) -> None:
+        fx, rnd = self.fx, self.rnd
+        customer, _ = self.principal(rnd.choice(fx["tokens"]))
+        a, b = rnd.sample(fx["skus"], 2)
+        lines = sorted([(a, 1), (b, 1)])
+        self.counter += 1
+        key = f"floor-{self.nonce}-{uuid.uuid4().hex}"
+        order_id = str(uuid.uuid4())
+        request_hash = hashlib.sha256(compact(sorted([s, q] for s, q in lines)).encode()).hexdigest()
+        pending: list[list[str]] = []
+        conn = self.conn
+        with conn.transaction():
+            claimed = conn.execute(CLAIM_KEY, {"c": customer, "k": key, "h": request_hash, "o": order_id}).fetchone()
+            assert claimed is not None
+            skus, qtys = [s for s, _ in lines], [q for _, q in lines]
+            rows = conn.execute(RESERVE_MANY, {"skus": skus, "qtys": qtys, "n": len(lines)}).fetchall()
+            products = {r[0]: r for r in rows if r[0] is not None}
+            if len(products) != len(lines):
+                raise RuntimeError("reservation refused")
+            conn.execute(OUTBOX_MANY, {
+                "topic": "catalog.product_changed", "keys": skus,
+                "bodies": [compact({"sku": s, "version": products[s][8], "changes": ["stock"]}) for s in skus]})
+            pending += [["catalog.product_changed", s] for s in skus]
+            prices = [int(products[s][3]) for s in skus]
+            total = sum(q * p for q, p in zip(qtys, prices))
+            posting_id = str(uuid.uuid4())
+            charged = conn.execute(CHARGE, {
+                "posting_id": posting_id, "kind": "charge", "owner_id": customer, "amount": total, "delta": -total,
+                "reference": f"order:{order_id}", "granted_by": None, "created_at": datetime.now(timezone.utc),
+                "system_owner_prefix": "system:revenue:", "currency": "USD"}).fetchone()
+            if charged is None:
+                raise RuntimeError("charge refused")
+            conn.execute(OUTBOX_ONE.format(schema="billing"), {
+                "topic": "billing.balance_changed", "key": customer,
+                "payload": json.dumps({"owner_id": customer, "posting_id": posting_id}, separators=(",", ":"))})
+            pending.append(["billing.balance_changed", customer])
+            conn.execute(INSERT_ORDER, {"o": order_id, "skus": skus, "qtys": qtys, "prices": prices, "c": customer,
+                                        "s": "placed", "t": total, "cur": "USD"}).fetchone()
+            conn.execute(OUTBOX_ONE.format(schema="orders"), {
+                "topic": "orders.order_placed", "key": order_id,
+                "payload": json.dumps({"order_id": order_id, "customer_id": customer, "status": "placed"},
+                                      separators=(",", ":"))})
+            pending.append(["orders.order_placed", order_id])
+            conn.execute(NOTIFY, {"channel": "acme_events", "message": compact({"events": pending})}).fetchone()
+
+    def get_product(self) -> None:
+        with self.conn.transaction():
+            row = self.conn.execute(GET_PRODUCT, {"sku": self.rnd.choice(self.fx["skus"])}).fetchone()
+        if row is None:
+            raise RuntimeError("product not found")
+
+    def get_order(self) -> None:
+        token, order_id = self.rnd.choice(self.fx["orders"])
+        customer, _ = self.principal(token)
+        with self.conn.transaction():
+            row = self.conn.execute(GET_ORDER, {"id": order_id, "c": customer}).fetchone()
+        if row is None:
+            raise RuntimeError("order not found")
+
+    def hops(self, n: int) -> None:
+        # The L hops app's reads: identity (token, uncached), catalog, billing, orders; the first n.
+        token, order_id = self.rnd.choice(self.fx["orders"])
+        conn = self.conn
+        with conn.transaction():
+            row = conn.execute(TOKEN_BY_HASH, {"h": hashlib.sha256(token.encode("ascii")).digest()}).fetchone()
+            customer = str(row[1])
+            if n >= 2:
+                conn.execute(GET_PRODUCT, {"sku": self.rnd.choice(self.fx["skus"])}).fetchone()
+            if n >= 3:
+                conn.execute(GET_BALANCE, {"owner_id": customer}).fetchone()
+            if n >= 4:
+                conn.execute(GET_ORDER, {"id": order_id, "c": customer}).fetchone()
+
+
+def load_fixtures(path: str) -> dict:
+    def lines(name):
+        with open(os.path.join(path, name)) as fh:
+            return [line.strip() for line in fh if line.strip()]
+    return {"tokens": lines("tokens.txt"), "skus": lines("skus.txt"),
+            "orders": [tuple(line.split(" ", 1)) for line in lines("orders.txt")]}
+
+
+def worker(args, threads: int, seed: int, ready, go, start_at, results) -> None:
+    fixtures = load_fixtures(args.fixtures)
+    clients = [Client(args.dsn, fixtures, random.Random(seed * 1000 + i), args.nonce) for i in range(threads)]
+    ready.put(len(clients))
+    go.wait()
+    warm_end = start_at.value + args.warmup
+    end = warm_end + args.duration
+    latencies: list[list[float]] = [[] for _ in clients]
+    errors = [0] * len(clients)
+
+    def loop(i: int) -> None:
+        c = clients[i]
+        op = (lambda: c.hops(args.hops)) if args.workload == "hops" else getattr(c, args.workload)
+        out = latencies[i]
+        while True:
+            t0 = time.time()
+            if t0 >= end:
+                break
+            try:
+                op()
+            except Exception:
+                errors[i] += 1
+                if not c.conn.closed:
+                    c.conn.rollback()
+            t1 = time.time()
+            if warm_end <= t1 <= end:
+                out.append(t1 - t0)
+
+    ts = [threading.Thread(target=loop, args=(i,)) for i in range(len(clients))]
+    for t in ts:
+        t.start()
+    time.sleep(max(0.0, warm_end - time.time()))
+    cpu0 = time.process_time()
+    for t in ts:
+        t.join()
+    cpu = time.process_time() - cpu0
+    for c in clients:
+        c.conn.close()
+    results.put({"latencies": [x for lst in latencies for x in lst], "errors": sum(errors), "cpu_s": cpu})
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    k = min(len(sorted_values) - 1, max(0, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[k]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dsn", required=True)
+    ap.add_argument("--workload", required=True, choices=["place_order", "get_product", "get_order", "hops"])
+    ap.add_argument("--hops", type=int, default=1)
+    ap.add_argument("--concurrency", type=int, required=True)
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--duration", type=float, required=True)
+    ap.add_argument("--fixtures", required=True)
+    ap.add_argument("--nonce", default=str(int(time.time())))
+    ap.add_argument("--processes", type=int, default=2)
+    args = ap.parse_args()
+
+    ctx = mp.get_context("fork")
+    procs_n = max(1, min(args.processes, args.concurrency))
+    split = [args.concurrency // procs_n + (1 if i < args.concurrency % procs_n else 0) for i in range(procs_n)]
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    start_at = ctx.Value("d", 0.0)
+    procs = [ctx.Process(target=worker, args=(args, n, i + 1, ready, go, start_at, results)) for i, n in enumerate(split)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=60)
+    start_at.value = time.time()
+    go.set()
+    time.sleep(max(0.0, start_at.value + args.warmup - time.time()))
+    print("MEASURE_START", flush=True)
+    collected = [results.get(timeout=args.warmup + args.duration + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    values = sorted(x for r in collected for x in r["latencies"])
+    us = lambda s: round(s * 1e6)  # noqa: E731
+    out = {
+        "requests": len(values), "duration_us": us(args.duration), "bytes": 0,
+        "errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0,
+                   "exceptions": sum(r["errors"] for r in collected)},
+        "latency_us": {"min": us(values[0]) if values else 0, "mean": us(sum(values) / len(values)) if values else 0,
+                       "max": us(values[-1]) if values else 0,
+                       "p50": us(percentile(values, 50)), "p90": us(percentile(values, 90)),
+                       "p99": us(percentile(values, 99)), "p999": us(percentile(values, 99.9))},
+        "processes": procs_n,
+        "client_cpu_s": round(sum(r["cpu_s"] for r in collected), 3),
+    }
+    print("BENCHJSON " + json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

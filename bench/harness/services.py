@@ -1,0 +1,143 @@
+"""The gunicorn services under test: started detached in their own process group, health-checked,
+stopped by process group. L is the storefront exactly as `make up` runs it (its venv, its command
+from [tool.acme.service], its gunicorn.conf.py) pointed at the bench database on a bench port."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import tomllib
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .stack import BENCH, STOREFRONT, BenchError, Stack, isolated_env
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Service:
+    name: str
+    mode: str               # "L" or "H"
+    cmd: list[str]
+    cwd: Path
+    env: dict[str, str]
+    port: int
+    log: Path
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((HOST, port)) == 0
+
+
+def _env(venv: Path, database_url: str, name: str, port_env: str, port: int, extra: dict | None = None) -> dict:
+    # The contract deploy/acme_stack/services.py gives every service, plus what the bench adds.
+    env = isolated_env({
+        "DATABASE_URL": database_url, "ACME_SERVICE_NAME": name, port_env: str(port),
+        "ACME_BIND_HOST": HOST, "ACME_BIND": f"{HOST}:{port}", "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    })
+    env.update(extra or {})
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def plan(stack: Stack, logs: Path, port_base: int | None) -> list[Service]:
+    spec = tomllib.loads((STOREFRONT / "pyproject.toml").read_text())["tool"]["acme"]["service"]
+    sf_venv, h_venv, db = stack.storefront_venv, stack.http_venv, stack.bench_url
+    sf_cmd = list(spec["command"])
+    sf_cmd[0] = str(sf_venv / "bin" / sf_cmd[0])
+    offsets = {"storefront": 1, "l-hops": 2, "identity": 11, "catalog": 12, "billing": 13, "orders": 14}
+    # Free ports picked by the kernel unless BENCH_PORT_BASE pins them (other stacks and test runs
+    # on this machine use the 80xx/81xx ranges).
+    ports = {n: (port_base + o if port_base else free_port()) for n, o in offsets.items()}
+    urls = {f"BENCH_{n.upper()}_URL": f"http://{HOST}:{ports[n]}" for n in ("identity", "catalog", "billing", "orders")}
+    if os.environ.get("BENCH_HTTP_POOL"):
+        urls["BENCH_HTTP_POOL"] = os.environ["BENCH_HTTP_POOL"]
+    services = [
+        Service("storefront", "L", sf_cmd, (STOREFRONT / spec.get("cwd", ".")).resolve(),
+                _env(sf_venv, db, "storefront", spec["port_env"], ports["storefront"]), ports["storefront"],
+                logs / "storefront.log"),
+        Service("l-hops", "L", [str(sf_venv / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "app:create_app()"],
+                BENCH / "l_hops", _env(sf_venv, db, "bench-l-hops", "BENCH_PORT", ports["l-hops"]),
+                ports["l-hops"], logs / "l-hops.log"),
+    ]
+    for name in ("identity", "catalog", "billing", "orders"):
+        services.append(Service(
+            f"h-{name}", "H", [str(h_venv / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", f"{name}_app:create_app()"],
+            BENCH / "http_services", _env(h_venv, db, f"bench-h-{name}", "BENCH_PORT", ports[name], urls),
+            ports[name], logs / f"h-{name}.log"))
+    return services
+
+
+def start(services: list[Service], timeout: float = 90) -> None:
+    for svc in services:
+        if port_in_use(svc.port):
+            raise BenchError(f"port {svc.port} ({svc.name}) is in use: set BENCH_PORT_BASE to move the bench's ports (or unset it)")
+    for svc in services:
+        svc.log.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(svc.log, "ab")
+        svc.proc = subprocess.Popen(svc.cmd, cwd=svc.cwd, env=svc.env, stdout=fh, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        fh.close()
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    while pending:
+        for svc in list(pending):
+            if svc.proc.poll() is not None:
+                raise BenchError(f"{svc.name} exited with code {svc.proc.returncode}; see {svc.log}\n"
+                                 + _tail(svc.log))
+            if healthy(svc):
+                pending.remove(svc)
+        if pending and time.monotonic() > deadline:
+            raise BenchError(f"{', '.join(s.name for s in pending)} did not answer /healthz within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def healthy(svc: Service) -> bool:
+    try:
+        with urllib.request.urlopen(f"{svc.url}/healthz", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def stop(services: list[Service]) -> None:
+    running = [s for s in services if s.proc is not None and s.proc.poll() is None]
+    for svc in running:
+        try:
+            os.killpg(svc.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 25
+    for svc in running:
+        try:
+            svc.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(svc.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            svc.proc.wait(timeout=5)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
