@@ -82,8 +82,8 @@ def markdown(meta: dict, results: list[dict], prof: dict | None, target_rows: li
               f"max_connections={pg.get('max_connections')}.",
               f"Services: gunicorn, {meta['gunicorn']['workers']} gevent workers each. "
               f"{meta['config']['rounds']} round(s) over the matrix, each cell a {meta['config']['seconds']} s window "
-              f"(hops {meta['config']['hops_seconds']} s) after a {meta['config']['warmup']} s warm-up per workload "
-              f"and mode; a cell reports the median round.",
+              f"(hops {meta['config']['hops_seconds']} s) after a warm-up per workload and mode ({meta['config']['warmup']} s "
+              f"for place_order, half that for reads); a cell reports the median round.",
               f"Background CPU before measuring (bench idle): {meta.get('background_cpu_pct')} % of one core"
               + (" -- the machine was busy with other work: treat these numbers as noisy."
                  if (meta.get('background_cpu_pct') or 0) > 20 and not meta.get("nice") else ".")
