@@ -84,6 +84,9 @@ def ensure_service(layout: Layout, svc: projects.Project, idx: Index, venv: Path
     # uv may hold a cached /simple/ page from before our latest publish: refresh just our own
     # packages (third-party versions only change together with the lock, which names them).
     refresh = [a for name in acme_pins(lock) for a in ("--refresh-package", name)]
+    # ...and reinstall them: sync keeps an installed package whose version matches, so an unreleased
+    # library rebuilt under the same version would otherwise stay stale in the venv.
+    refresh += [a for name in acme_pins(lock) for a in ("--reinstall-package", name)]
     # sync (not install) so packages dropped from the lock leave the venv too.
     uv(layout, "pip", "sync", "--no-config", "--python", py(venv), "--index-url", idx.simple_url_with_auth(),
        "--require-hashes", *refresh, lock, log=log, what=f"installing services/{svc.dirname}/requirements.lock")
