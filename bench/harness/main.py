@@ -260,7 +260,6 @@ def run(cfg: Config) -> int:
         note = ("  WARNING: other processes keep the machine busy; numbers will be noisy"
                 if background > 20 else "")
         step(f"background CPU with the bench idle: {background:.0f}% of one core{note}")
-        l_pids = [by_name["storefront"].proc.pid]
         h_pids = [s.proc.pid for s in svcs if s.mode == "H"]
         pg = [postmaster] if postmaster else []
 
