@@ -19,7 +19,7 @@ from .errors import (
 from .events.cache import InvalidatingCache
 from .events.consumer import Consumer
 from .events.listener import ChangeListener
-from .events.outbox import Event, publish, publish_many
+from .events.outbox import Event, flush_events, publish, publish_many
 from .gevent_compat import GeventCompatibilityError, ensure_cooperative_waits, run_cpu_bound
 from .principal import Principal
 from .uow import UnitOfWork
@@ -45,6 +45,7 @@ __all__ = [
     "Event",
     "publish",
     "publish_many",
+    "flush_events",
     "Consumer",
     "ChangeListener",
     "InvalidatingCache",

@@ -26,6 +26,9 @@ class Settings:
     statement_timeout_ms: int = 5000
     lock_timeout_ms: int = 3000
     idle_in_transaction_timeout_ms: int = 10000
+    # A round trip per checkout; only needed where idle connections can die without the server
+    # saying so (see db.py). Off: the free socket check catches restarts and terminated sessions.
+    pool_pre_ping: bool = False
 
     @property
     def application_name(self) -> str:
@@ -88,6 +91,18 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float, ma
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"must be true or false (got {raw!r})")
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     *,
@@ -115,4 +130,5 @@ def load_settings(
         statement_timeout_ms=_int(env, "ACME_DB_STATEMENT_TIMEOUT_MS", 5000, 0, 3_600_000),
         lock_timeout_ms=_int(env, "ACME_DB_LOCK_TIMEOUT_MS", 3000, 0, 3_600_000),
         idle_in_transaction_timeout_ms=_int(env, "ACME_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 0, 3_600_000),
+        pool_pre_ping=_bool(env, "ACME_DB_PRE_PING", False),
     )

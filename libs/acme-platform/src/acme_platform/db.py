@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import select
+import sys
+from typing import Callable, Iterator
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
 from . import gevent_compat
@@ -24,8 +26,9 @@ def create_engine(settings: Settings, *, pool_size: int | None = None, **overrid
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout,
         pool_recycle=settings.pool_recycle,
-        # A connection killed by a Postgres restart is noticed before a request uses it.
-        pool_pre_ping=True,
+        # Off by default: a Postgres restart or a terminated session is caught by the free socket
+        # check below; the ping's round trip would be paid by every request.
+        pool_pre_ping=settings.pool_pre_ping,
         pool_use_lifo=True,
         connect_args={
             "application_name": settings.application_name,
@@ -41,7 +44,46 @@ def create_engine(settings: Settings, *, pool_size: int | None = None, **overrid
         # Checked per new connection (cheap): covers engines created before a gevent worker patched.
         gevent_compat.ensure_cooperative_waits()
 
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, connection_record, connection_proxy):  # noqa: ARG001
+        if server_has_spoken(dbapi_connection):
+            # SQLAlchemy discards this connection and hands out a freshly connected one.
+            raise exc.DisconnectionError("the server closed this pooled connection while it was idle")
+
     return engine
+
+
+def server_has_spoken(dbapi_connection) -> bool:
+    """True if an idle connection has bytes waiting: a closed or dead connection, without a round trip.
+
+    A pooled connection sits between transactions, where the server never sends anything unprompted
+    except on its way out: a restart, `pg_terminate_backend`, an idle-session timeout all send a FATAL
+    error and close the socket. A zero-timeout poll of the socket sees that for ~1 µs, where
+    `pool_pre_ping` pays a round trip per checkout. A peer that vanishes without a word (a NAT or
+    load balancer silently dropping idle flows) is not seen: that is what ACME_DB_PRE_PING is for.
+    """
+    if dbapi_connection.closed:
+        return True
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:   # psycopg raises OperationalError on a connection it already knows is broken
+        return True
+    poller = _real_poll()()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+_poll: Callable[[], "select.poll"] | None = None
+
+
+def _real_poll():
+    # The OS poll, even in a gevent worker: with a zero timeout it never blocks, and gevent's
+    # emulation would cost a hub round (watchers, a timer) for a check meant to be free.
+    global _poll
+    if _poll is None:
+        monkey = sys.modules.get("gevent.monkey")
+        _poll = monkey.get_original("select", "poll") if monkey is not None else select.poll
+    return _poll
 
 
 class Database:
@@ -53,19 +95,59 @@ class Database:
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        """Commit on success, roll back on any exception; after-commit hooks run only after a commit."""
-        with self.engine.connect() as connection:
-            uow = UnitOfWork(connection)
-            transaction = connection.begin()
-            try:
-                yield uow
-                uow._before_commit()
-                transaction.commit()
-            except BaseException:
-                if transaction.is_active:
-                    transaction.rollback()
-                raise
+        """Commit on success, roll back on any exception; after-commit hooks run only after a commit.
+
+        The connection is checked out of the pool when domain code first uses it: a request answered
+        from a cache holds no connection and sends nothing.
+        """
+        uow = _PooledUnitOfWork(self.engine)
+        try:
+            yield uow
+            uow._before_commit()       # may be the first use (events published on a cache hit)
+            uow._commit()
+        except BaseException:
+            uow._rollback()
+            raise
+        finally:
+            uow._release()
         uow._after_commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _PooledUnitOfWork(UnitOfWork):
+    def __init__(self, engine: Engine):
+        super().__init__(None)
+        self._engine = engine
+        self._transaction: sa.RootTransaction | None = None
+        self._finished = False
+
+    @property
+    def connection(self) -> sa.Connection:
+        if self._connection is None:
+            if self._finished:
+                # Checking out now would open a transaction nobody commits or returns.
+                raise RuntimeError("this unit of work is finished; open a new one")
+            connection = self._engine.connect()
+            try:
+                self._transaction = connection.begin()
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
+
+    def _commit(self) -> None:
+        if self._transaction is not None:
+            self._transaction.commit()
+
+    def _rollback(self) -> None:
+        if self._transaction is not None and self._transaction.is_active:
+            self._transaction.rollback()
+
+    def _release(self) -> None:
+        self._finished = True
+        if self._connection is not None:
+            connection, self._connection, self._transaction = self._connection, None, None
+            connection.close()

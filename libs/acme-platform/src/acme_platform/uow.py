@@ -10,13 +10,18 @@ log = logging.getLogger(__name__)
 
 
 class UnitOfWork:
-    def __init__(self, connection: Connection):
-        self.connection = connection
+    def __init__(self, connection: Connection | None):
+        self._connection = connection
         self._before: list[Callable[[], None]] = []
         self._after: list[Callable[[], None]] = []
         # Scratch space for platform features that need per-transaction state (e.g. the outbox's
         # "notify once per transaction"), keyed by feature name.
         self.state: dict[str, Any] = {}
+
+    @property
+    def connection(self) -> Connection:
+        """The connection whose transaction every domain call of this unit of work shares."""
+        return self._connection
 
     def execute(self, statement, parameters=None):
         return self.connection.execute(statement, parameters)

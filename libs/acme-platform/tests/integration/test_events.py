@@ -11,7 +11,8 @@ import time
 import psycopg
 import pytest
 
-from acme_platform import ChangeListener, Consumer, Database, InvalidatingCache, Settings, publish
+from acme_platform import (ChangeListener, Consumer, Database, InvalidatingCache, Settings, flush_events, publish,
+                           publish_many)
 from acme_platform.migrations import MigrationRunner
 
 from ..conftest import revision, write_test_domain
@@ -19,6 +20,8 @@ from ..conftest import revision, write_test_domain
 OUTBOX_REV = revision("ev0001", None, """
     from acme_platform.migrations import create_outbox_table
     create_outbox_table("evdom")
+    op.execute("CREATE SCHEMA evother")   # a second domain's outbox: one unit of work, two schemas
+    create_outbox_table("evother")
     op.execute("CREATE TABLE evdom.handled (event_id text, handled_at timestamptz DEFAULT now())")
 """)
 
@@ -44,6 +47,19 @@ def wait_until(predicate, timeout=5.0, interval=0.02):
             return True
         time.sleep(interval)
     return predicate()
+
+
+def catch_up(consumer, url, timeout=10.0):
+    """Run the consumer until it is past every row already in the outbox. One run_once is not enough:
+    a transaction still open in this database (an earlier test's, finishing) holds the horizon back."""
+    def caught_up():
+        consumer.run_once()
+        with psycopg.connect(url) as conn:
+            return conn.execute(
+                "SELECT count(*) = 0 FROM evdom.outbox o JOIN acme_platform.consumer_offsets c "
+                "ON c.consumer_group = %s AND c.domain = 'evdom' WHERE (o.txid, o.id) > (c.last_txid, c.last_id)",
+                (consumer.group,)).fetchone()[0]
+    assert wait_until(caught_up, timeout=timeout, interval=0.05)
 
 
 def drain_until(consumer, predicate, timeout=10.0):
@@ -74,7 +90,7 @@ def test_publish_is_part_of_the_transaction(event_db):
 def test_consumer_does_not_skip_an_event_that_commits_out_of_order(event_db):
     url, db, _ = event_db
     consumer, seen = collecting_consumer(db, "ooo")
-    consumer.run_once()  # start after what earlier tests wrote
+    catch_up(consumer, url)  # start after what earlier tests wrote
     seen.clear()
 
     # T1 inserts first (smaller id) but commits last; T2 inserts later and commits first.
@@ -108,7 +124,7 @@ def test_failed_handler_is_retried_and_earlier_events_stay_done(event_db):
         calls.append(event.key)
 
     consumer = Consumer(db, "retry", ["evdom.thing_happened"], handler)
-    consumer.run_once()
+    catch_up(consumer, url)
     calls.clear()
     for key in ["a", "poison", "b"]:
         with db.unit_of_work() as uow:
@@ -281,7 +297,7 @@ def test_a_second_process_of_the_group_skips_while_the_first_holds_the_batch(eve
 def test_a_long_transaction_in_another_database_does_not_hold_delivery(event_db, make_database):
     url, db, _ = event_db
     consumer, seen = collecting_consumer(db, "elsewhere", ["evdom.other_happened"])
-    assert drain_until(consumer, lambda: True)
+    catch_up(consumer, url)
     seen.clear()
     other = psycopg.connect(make_database())
     try:
@@ -300,7 +316,7 @@ def test_a_long_transaction_in_another_database_does_not_hold_delivery(event_db,
 def test_a_transaction_open_in_this_database_still_holds_back_later_rows(event_db):
     url, db, _ = event_db
     consumer, seen = collecting_consumer(db, "here", ["evdom.other_happened"])
-    assert drain_until(consumer, lambda: True)
+    catch_up(consumer, url)
     seen.clear()
     open_here = psycopg.connect(url)
     try:
@@ -313,3 +329,103 @@ def test_a_transaction_open_in_this_database_still_holds_back_later_rows(event_d
         open_here.rollback()
         open_here.close()
     assert drain_until(consumer, lambda: len(seen) == 1)
+
+
+def _count_statements(db):
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+    from sqlalchemy import event
+    event.listen(db.engine, "before_cursor_execute", record)
+    return sent, lambda: event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_every_event_of_a_unit_of_work_is_one_statement_in_publish_order(event_db):
+    url, db, _ = event_db
+    sent, stop = _count_statements(db)
+    try:
+        with db.unit_of_work() as uow:
+            publish(uow, "evdom.thing_happened", "one-stmt-1", {"n": 1})
+            publish(uow, "evother.thing_happened", "one-stmt-2", {"n": 2})
+            publish_many(uow, "evdom.bulk_loaded", [("one-stmt-3", {"n": 3}), ("one-stmt-4", None)])
+            assert sent == []                      # nothing sent while the work goes on
+            txid = uow.connection.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar()
+    finally:
+        stop()
+    assert len(sent) == 2 and "pg_notify" in sent[1]   # the txid probe, then events + wake-up in one
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT 'evdom', id, txid, topic, key, payload FROM evdom.outbox WHERE key LIKE 'one-stmt-%' "
+            "UNION ALL SELECT 'evother', id, txid, topic, key, payload FROM evother.outbox "
+            "WHERE key LIKE 'one-stmt-%' ORDER BY 1, 2").fetchall()
+    assert [(r[0], r[3], r[4], r[5]) for r in rows] == [
+        ("evdom", "evdom.thing_happened", "one-stmt-1", {"n": 1}),
+        ("evdom", "evdom.bulk_loaded", "one-stmt-3", {"n": 3}),
+        ("evdom", "evdom.bulk_loaded", "one-stmt-4", {}),
+        ("evother", "evother.thing_happened", "one-stmt-2", {"n": 2}),
+    ]
+    assert {r[2] for r in rows} == {txid}
+
+
+def test_one_wake_up_names_every_event_of_the_transaction(event_db):
+    url, db, _ = event_db
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute('LISTEN "acme_events"')
+        with db.unit_of_work() as uow:
+            publish(uow, "evdom.thing_happened", "wake-1")
+            publish(uow, "evother.thing_happened", "wake-2")
+        messages = [json.loads(n.payload) for n in listener.notifies(timeout=5, stop_after=1)]
+    assert messages == [{"events": [["evdom.thing_happened", "wake-1"], ["evother.thing_happened", "wake-2"]]}]
+
+
+def test_flush_events_writes_now_and_later_events_still_land_at_commit(event_db):
+    url, db, _ = event_db
+    with db.unit_of_work() as uow:
+        publish(uow, "evdom.thing_happened", "flush-1")
+        flush_events(uow)
+        seen = uow.connection.exec_driver_sql(
+            "SELECT key FROM evdom.outbox WHERE key LIKE 'flush-%%'").scalars().all()
+        publish(uow, "evdom.thing_happened", "flush-2")
+    assert seen == ["flush-1"]
+    with psycopg.connect(url) as conn:
+        keys = [r[0] for r in conn.execute("SELECT key FROM evdom.outbox WHERE key LIKE 'flush-%' ORDER BY id")]
+    assert keys == ["flush-1", "flush-2"]
+
+
+def test_an_event_published_by_a_late_before_commit_hook_is_not_lost(event_db):
+    url, db, _ = event_db
+    with db.unit_of_work() as uow:
+        publish(uow, "evdom.thing_happened", "late-hook-1")
+        # Registered after the outbox's own hook, so it runs after the first flush.
+        uow.before_commit(lambda: publish(uow, "evdom.thing_happened", "late-hook-2"))
+    with psycopg.connect(url) as conn:
+        keys = [r[0] for r in conn.execute("SELECT key FROM evdom.outbox WHERE key LIKE 'late-hook-%' ORDER BY id")]
+    assert keys == ["late-hook-1", "late-hook-2"]
+
+
+def test_a_failing_event_write_rolls_the_whole_unit_of_work_back(event_db):
+    url, db, _ = event_db
+    with pytest.raises(Exception, match="nosuchdomain"):
+        with db.unit_of_work() as uow:
+            uow.connection.exec_driver_sql("INSERT INTO evdom.handled (event_id) VALUES ('before-bad-event')")
+            publish(uow, "nosuchdomain.thing_happened", "x")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM evdom.handled WHERE event_id = 'before-bad-event'").fetchone()[0] == 0
+
+
+def test_an_event_published_in_a_rolled_back_savepoint_is_gone(event_db):
+    """A Consumer runs each handler in a savepoint: a failing handler's events must go with its writes."""
+    url, db, _ = event_db
+    with db.unit_of_work() as uow:
+        publish(uow, "evdom.thing_happened", "sp-before")
+        with pytest.raises(RuntimeError):
+            with uow.connection.begin_nested():
+                publish(uow, "evdom.thing_happened", "sp-rolled-back")
+                raise RuntimeError("handler failed")
+        with uow.connection.begin_nested():
+            publish_many(uow, "evdom.thing_happened", [("sp-released", None)])
+        publish(uow, "evdom.thing_happened", "sp-after")
+    with psycopg.connect(url) as conn:
+        keys = {r[0] for r in conn.execute("SELECT key FROM evdom.outbox WHERE key LIKE 'sp-%'")}
+    assert keys == {"sp-before", "sp-released", "sp-after"}

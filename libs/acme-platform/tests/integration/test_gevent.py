@@ -17,6 +17,11 @@ APP = textwrap.dedent("""
     # Touch the database at import: with --preload this imports psycopg in the master, before gevent.
     app.extensions["acme"].database.engine.dispose()
 
+    @app.get("/wait")
+    def wait():
+        from acme_platform.gevent_compat import psycopg_wait_is_gevent_native
+        return {"gevent_native": psycopg_wait_is_gevent_native()}
+
     @app.get("/sleep")
     def sleep():
         current_uow().connection.exec_driver_sql("SELECT pg_sleep(0.2)")
@@ -77,6 +82,7 @@ def test_twenty_concurrent_pg_sleeps_in_one_gevent_worker(tmp_path, migrated_dat
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/healthz", proc)
         concurrent_sleeps(base)  # warm the pool: connections are opened on first use
+        assert requests.get(f"{base}/wait", timeout=5).json() == {"gevent_native": True}
         rounds = [concurrent_sleeps(base) for _ in range(3)]
         assert all(statuses == [200] * 20 for _, statuses in rounds)
         # Serialised, 20 x 0.2 s take >= 4 s in every round; cooperative, they overlap. The best of three

@@ -42,6 +42,13 @@ def build_app(url):
             raise RuntimeError("secret internal detail")
         return {"body": json.body}, 201
 
+    @app.get("/cached")
+    def answered_from_a_cache():
+        # What a cache hit does: asks for the request's unit of work, never sends SQL.
+        uow = current_uow()
+        from acme_platform.web.app import platform
+        return {"checked_out": platform().database.engine.pool.checkedout(), "state": sorted(uow.state)}
+
     serve_openapi(app, spec)
     return app
 
@@ -112,6 +119,13 @@ def test_success_commits_and_domain_error_rolls_back(migrated_client):
     assert taken.json["code"] == "testdom.note_taken"
     assert taken.json["field"] == "body"
     assert count_notes(url) == 1  # the insert before the error was rolled back
+
+
+def test_a_request_that_sends_no_sql_takes_no_pooled_connection(migrated_client):
+    client, _ = migrated_client
+    response = client.get("/cached")
+    assert response.status_code == 200
+    assert response.get_json() == {"checked_out": 0, "state": []}
 
 
 def test_unexpected_error_is_a_500_problem_without_internals(migrated_client):

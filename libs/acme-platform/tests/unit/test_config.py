@@ -22,6 +22,7 @@ def test_rejects_non_postgres_url():
     ("ACME_DB_POOL_TIMEOUT", "-1"),
     ("ACME_DB_STATEMENT_TIMEOUT_MS", "1.5"),
     ("ACME_SERVICE_NAME", "bad name!"),
+    ("ACME_DB_PRE_PING", "sometimes"),
 ])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError) as err:
@@ -35,6 +36,14 @@ def test_defaults_and_application_name():
     assert s.pool_size == 7
     assert s.application_name == "storefront/1.2.3"
     assert s.sqlalchemy_url == "postgresql+psycopg://u:p@h:1/db"
+
+
+@pytest.mark.parametrize("raw,expected", [(None, False), ("1", True), ("True", True), ("off", False)])
+def test_pre_ping_is_off_unless_asked_for(raw, expected):
+    env = {"DATABASE_URL": "postgresql://u@h/db"}
+    if raw is not None:
+        env["ACME_DB_PRE_PING"] = raw
+    assert load_settings(env).pool_pre_ping is expected
 
 
 def test_password_not_echoed_in_errors():

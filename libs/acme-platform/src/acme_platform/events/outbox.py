@@ -66,49 +66,94 @@ def validate_topic(topic: str) -> str:
 def publish(uow: UnitOfWork, topic: str, key: str, payload: dict[str, Any] | None = None) -> None:
     """Record an event in the producing domain's outbox, inside the caller's transaction.
 
-    Listeners are woken by one pg_notify per transaction, delivered by Postgres only at COMMIT,
-    so nobody ever sees an event whose change was rolled back.
+    The row is written just before COMMIT (or at `flush_events`), together with every other event of
+    the transaction and the listeners' wake-up, in one statement: a unit of work that publishes pays
+    one round trip for its events, however many domains and events it has. pg_notify is delivered by
+    Postgres only at COMMIT, so nobody ever sees an event whose change was rolled back.
+
+    Inside a savepoint (`connection.begin_nested()`, e.g. a Consumer's handler) the row is written at
+    once instead, so rolling back to the savepoint takes the event with it; such rows get their ids
+    before rows still queued from outside the savepoint.
     """
     validate_topic(topic)
-    schema = topic.split(".", 1)[0]
-    body = json.dumps(payload or {}, separators=(",", ":"), default=str)
-    uow.connection.exec_driver_sql(
-        f'INSERT INTO "{schema}".outbox (txid, topic, key, payload) '
-        "VALUES (pg_current_xact_id()::text::bigint, %(topic)s, %(key)s, %(payload)s::jsonb)",
-        {"topic": topic, "key": str(key), "payload": body},
-    )
-    pending = uow.state.get(_STATE_KEY)
-    if pending is None:
-        pending = uow.state[_STATE_KEY] = []
-        uow.before_commit(lambda: _notify(uow, pending))
-    pending.append((topic, str(key)))
+    _publish(uow, [(topic, str(key), _encode(payload))])
 
 
 def publish_many(uow: UnitOfWork, topic: str, events: list[tuple[str, dict[str, Any] | None]]) -> None:
-    """Record several events of one topic in ONE statement (hot paths: a reservation of many skus)."""
+    """Record several events of one topic (a reservation of many skus)."""
     if not events:
         return
     validate_topic(topic)
-    schema = topic.split(".", 1)[0]
-    keys = [str(key) for key, _ in events]
-    bodies = [json.dumps(payload or {}, separators=(",", ":"), default=str) for _, payload in events]
-    uow.connection.exec_driver_sql(
-        f'INSERT INTO "{schema}".outbox (txid, topic, key, payload) '
-        "SELECT pg_current_xact_id()::text::bigint, %(topic)s, k, p::jsonb "
-        "FROM unnest(%(keys)s::text[], %(bodies)s::text[]) WITH ORDINALITY AS e(k, p, n) ORDER BY n",
-        {"topic": topic, "keys": keys, "bodies": bodies},
-    )
+    _publish(uow, [(topic, str(key), _encode(payload)) for key, payload in events])
+
+
+def flush_events(uow: UnitOfWork) -> None:
+    """Write the unit of work's pending events now rather than just before COMMIT.
+
+    Nothing needs this to be correct; it is for code that reads an outbox inside the transaction that
+    wrote it (tests asserting on the events a call produced).
+    """
+    pending = uow.state.pop(_STATE_KEY, None)
+    if pending is not None and (pending.rows or pending.wake_up):
+        _write(uow.connection, pending.rows, _wake_up_message(pending.wake_up))
+
+
+class _Pending:
+    __slots__ = ("rows", "wake_up")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []        # (topic, key, payload) not yet written
+        self.wake_up: list[tuple[str, str]] = []           # (topic, key) of every event, for the NOTIFY
+
+
+def _publish(uow: UnitOfWork, rows: list[tuple[str, str, str]]) -> None:
     pending = uow.state.get(_STATE_KEY)
     if pending is None:
-        pending = uow.state[_STATE_KEY] = []
-        uow.before_commit(lambda: _notify(uow, pending))
-    pending.extend((topic, key) for key in keys)
+        pending = uow.state[_STATE_KEY] = _Pending()
+        # Registered again after a flush: a before-commit hook that publishes is still written.
+        uow.before_commit(lambda: flush_events(uow))
+    connection = uow._connection            # not uow.connection: publishing alone checks nothing out
+    if connection is not None and connection.in_nested_transaction():
+        _write(connection, rows, None)
+    else:
+        pending.rows.extend(rows)
+    pending.wake_up.extend((topic, key) for topic, key, _ in rows)
 
 
-def _notify(uow: UnitOfWork, pending: list[tuple[str, str]]) -> None:
-    message = json.dumps({"events": pending}, separators=(",", ":"))
+def _encode(payload: dict[str, Any] | None) -> str:
+    return json.dumps(payload or {}, separators=(",", ":"), default=str)
+
+
+def _write(connection, rows: list[tuple[str, str, str]], wake_up: str | None) -> None:
+    """One statement: an INSERT per domain schema as data-modifying CTEs (Postgres runs them whether
+    or not the outer query reads them), then the pg_notify. Ids follow publish order within a schema."""
+    schemas = list(dict.fromkeys(topic.split(".", 1)[0] for topic, _, _ in rows))
+    params: dict[str, Any] = {}
+    inserts = []
+    for i, schema in enumerate(schemas):
+        mine = [row for row in rows if row[0].split(".", 1)[0] == schema]
+        params[f"topics{i}"] = [topic for topic, _, _ in mine]
+        params[f"keys{i}"] = [key for _, key, _ in mine]
+        params[f"payloads{i}"] = [body for _, _, body in mine]
+        inserts.append(
+            f'{schema}_events AS (INSERT INTO "{schema}".outbox (txid, topic, key, payload) '
+            "SELECT pg_current_xact_id()::text::bigint, e.topic, e.key, e.payload::jsonb "
+            f"FROM unnest(%(topics{i})s::text[], %(keys{i})s::text[], %(payloads{i})s::text[]) "
+            "WITH ORDINALITY AS e(topic, key, payload, n) ORDER BY e.n)"
+        )
+    if wake_up is not None:
+        params["channel"], params["message"] = NOTIFY_CHANNEL, wake_up
+        tail = "SELECT pg_notify(%(channel)s, %(message)s)"
+    else:
+        tail = "SELECT 1"
+    connection.exec_driver_sql(("WITH " + ", ".join(inserts) + " " if inserts else "") + tail, params)
+
+
+def _wake_up_message(wake_up: list[tuple[str, str]]) -> str | None:
+    if not wake_up:
+        return None
+    message = json.dumps({"events": wake_up}, separators=(",", ":"))
     if len(message.encode()) > _MAX_NOTIFY_BYTES:
         # Too many keys to list: name only the topics; caches flush those topics wholesale.
-        message = json.dumps({"topics": sorted({t for t, _ in pending}), "truncated": True})
-    uow.connection.exec_driver_sql("SELECT pg_notify(%(channel)s, %(message)s)",
-                                   {"channel": NOTIFY_CHANNEL, "message": message})
+        message = json.dumps({"topics": sorted({topic for topic, _ in wake_up}), "truncated": True})
+    return message
