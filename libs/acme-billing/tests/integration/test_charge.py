@@ -65,21 +65,21 @@ def test_charge_of_unknown_owner(database, owner):
 
 
 def test_charge_is_one_statement_plus_the_event(database, funded):
-    """The hot path of place_order: guarded UPDATE + posting INSERT + entries INSERT in one round trip,
-    plus the outbox INSERT."""
+    """The hot path of place_order: guarded UPDATE + posting INSERT + entries INSERT in one round trip; its
+    event is written at COMMIT with every other event of the transaction, in one more."""
     owner_id = funded(1_000)
     statements: list[str] = []
-    with database.unit_of_work() as uow:
-        conn = uow.connection
-        listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
-        event.listen(conn, "before_cursor_execute", listener)
-        try:
+    listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
+    event.listen(database.engine, "before_cursor_execute", listener)
+    try:
+        with database.unit_of_work() as uow:
             billing.charge(uow, owner_id, 10, "USD", reference="order-5")
-        finally:
-            event.remove(conn, "before_cursor_execute", listener)
-    assert len(statements) == 2, statements
+            charged = len(statements)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", listener)
+    assert charged == 1, statements
     assert "UPDATE billing.accounts" in statements[0] and "INSERT INTO billing.entries" in statements[0]
-    assert "outbox" in statements[1]
+    assert len(statements) == 2 and "\"billing\".outbox" in statements[1], statements
 
 
 def test_two_racing_charges_on_a_balance_for_one(database, funded, balance_of, wait_for_lock_waiter):

@@ -2,8 +2,9 @@
 
 Stock changes are single guarded statements (`UPDATE ... WHERE <guard> RETURNING`): the row lock taken
 by the UPDATE plus Postgres re-checking the guard against the newest row version (READ COMMITTED)
-is what makes 100 concurrent reservations of 30 units succeed exactly 30 times. They are written as
-plain SQL and sent with `exec_driver_sql`: they are the hot path and the statement is the contract.
+is what makes 100 concurrent reservations of 30 units succeed exactly 30 times. They and the product
+reads are written as plain SQL, fixed at import and sent with `exec_driver_sql`: they are the hot path,
+the statement is the contract, and a statement built per call costs CPU on every request.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import timezone
 from typing import Any, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import insert
 
 from .model import Product
 from .tables import products
@@ -72,30 +73,46 @@ def update_fields(conn: sa.Connection, sku: str, changes: dict[str, Any]) -> tup
     return product, changed
 
 
+# Reads are fixed texts too: building a Core select per call (and SQLAlchemy walking it for its cache
+# key) was about half of a product read's CPU. Each combination of a listing's optional filters is its
+# own text, so each keeps its own plan.
+_SELECT = f"SELECT {_RETURNING} FROM catalog.products AS p"
+# `COLLATE "C"` on the parameter, as SQLAlchemy rendered it for the column's type: the text itself
+# says the comparison (and the keyset's `>`) uses the primary key's byte order.
+_SELECT_ONE = f'{_SELECT} WHERE p.sku = %(sku)s::VARCHAR COLLATE "C"'
+# One array parameter (= ANY) rather than an IN list: one statement text whatever the count.
+_SELECT_MANY = f"{_SELECT} WHERE p.sku = ANY(%(skus)s::TEXT[])"
+
+
+def _page_sql(active_only: bool, after: bool) -> str:
+    conditions = [
+        *(["p.active"] if active_only else []),   # plain `active`: matches the partial index
+        *(['p.sku > %(after)s::VARCHAR COLLATE "C"'] if after else []),
+    ]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"{_SELECT}{where} ORDER BY p.sku LIMIT %(limit)s::INTEGER"
+
+
+_PAGE = {(active_only, after): _page_sql(active_only, after)
+         for active_only in (False, True) for after in (False, True)}
+
+
 def select_product(conn: sa.Connection, sku: str) -> Product | None:
-    row = conn.execute(sa.select(*_PRODUCT_COLUMNS).where(products.c.sku == sku)).first()
+    row = conn.exec_driver_sql(_SELECT_ONE, {"sku": sku}).first()
     return to_product(row) if row is not None else None
 
 
-_SKU_ARRAY = sa.bindparam("skus", type_=ARRAY(sa.Text))
-
-
 def select_products(conn: sa.Connection, skus: list[str]) -> list[Product]:
-    # One array parameter (= ANY) rather than an IN list: one statement text whatever the count.
-    rows = conn.execute(
-        sa.select(*_PRODUCT_COLUMNS).where(products.c.sku == sa.any_(_SKU_ARRAY)), {"skus": skus}
-    )
-    return [to_product(row) for row in rows]
+    return [to_product(row) for row in conn.exec_driver_sql(_SELECT_MANY, {"skus": list(skus)})]
 
 
 def select_page(conn: sa.Connection, *, limit: int, after: str | None, include_inactive: bool) -> list[Product]:
     """Up to limit + 1 products in sku order after `after`: the extra row says whether a next page exists."""
-    statement = sa.select(*_PRODUCT_COLUMNS).order_by(products.c.sku).limit(limit + 1)
-    if not include_inactive:
-        statement = statement.where(products.c.active)   # plain `active`: matches the partial index
+    params: dict[str, Any] = {"limit": limit + 1}
     if after is not None:
-        statement = statement.where(products.c.sku > after)
-    return [to_product(row) for row in conn.execute(statement)]
+        params["after"] = after
+    rows = conn.exec_driver_sql(_PAGE[not include_inactive, after is not None], params)
+    return [to_product(row) for row in rows]
 
 
 # -- stock -------------------------------------------------------------------------------------

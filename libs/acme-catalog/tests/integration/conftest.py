@@ -12,6 +12,7 @@ import uuid
 from typing import Callable, Iterator
 
 import pytest
+from acme_platform import flush_events
 from sqlalchemy import event
 
 import acme_catalog as catalog
@@ -62,9 +63,12 @@ def committed_product(database, make_product) -> Callable[..., catalog.Product]:
 
 @pytest.fixture
 def statements():
-    """statements(connection) -> context manager collecting the SQL sent on that connection."""
+    """statements(uow) -> context manager collecting the SQL the block sends, including the one statement
+    that writes the events it published (which the platform otherwise sends just before COMMIT)."""
     @contextlib.contextmanager
-    def collect(connection) -> Iterator[list[str]]:
+    def collect(uow) -> Iterator[list[str]]:
+        flush_events(uow)          # events published before the block are not the block's
+        connection = uow.connection
         sent: list[str] = []
 
         def record(conn, cursor, statement, parameters, context, executemany):
@@ -73,6 +77,7 @@ def statements():
         event.listen(connection, "before_cursor_execute", record)
         try:
             yield sent
+            flush_events(uow)
         finally:
             event.remove(connection, "before_cursor_execute", record)
     return collect
@@ -80,10 +85,11 @@ def statements():
 
 @pytest.fixture
 def outbox():
-    """outbox(connection, sku) -> the catalog outbox rows about that sku, oldest first, each with
-    `this_tx` telling whether the current transaction wrote it."""
-    def rows(connection, sku: str) -> list:
-        return connection.exec_driver_sql(
+    """outbox(uow, sku) -> the catalog outbox rows about that sku, oldest first, each with
+    `this_tx` telling whether the current transaction wrote it (its pending events are written first)."""
+    def rows(uow, sku: str) -> list:
+        flush_events(uow)
+        return uow.connection.exec_driver_sql(
             "SELECT topic, key, payload, txid = pg_current_xact_id_if_assigned()::text::bigint AS this_tx "
             "FROM catalog.outbox WHERE key = %(k)s ORDER BY id",
             {"k": sku},

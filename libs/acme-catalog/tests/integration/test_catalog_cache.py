@@ -5,6 +5,7 @@ import time
 
 import pytest
 from acme_platform import ChangeListener
+from sqlalchemy import event
 
 import acme_catalog as catalog
 
@@ -39,12 +40,20 @@ def cache(shared_listener):
 
 
 @pytest.fixture
-def cached_get(database, statements):
-    """cached_get(cache, sku) -> (product, number of SQL statements the lookup sent)."""
+def cached_get(database):
+    """cached_get(cache, sku) -> (product, number of SQL statements the lookup's unit of work sent)."""
     def get(cache, sku):
-        with database.unit_of_work() as uow:
-            with statements(uow.connection) as sent:
+        sent = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            sent.append(statement)
+
+        event.listen(database.engine, "before_cursor_execute", record)
+        try:
+            with database.unit_of_work() as uow:
                 product = cache.get(uow, sku)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", record)
         return product, len(sent)
     return get
 

@@ -22,7 +22,7 @@ def test_create_normalises_the_sku_and_starts_at_version_1(uow, new_sku, outbox)
     assert product.version == 1
     assert product.updated_at.tzinfo is timezone.utc
     assert catalog.get_product(uow, sku) == product
-    [event] = outbox(uow.connection, sku)
+    [event] = outbox(uow, sku)
     assert event.topic == catalog.PRODUCT_CHANGED
     assert event.payload == {"sku": sku, "version": 1, "changes": ["created"]}
     assert event.this_tx
@@ -82,11 +82,31 @@ def test_get_product_normalises_and_reports_missing_skus(uow, make_product, new_
 
 def test_get_products_returns_only_existing_ones_in_one_query(uow, make_product, new_sku, statements):
     a, b = make_product(uow), make_product(uow)
-    with statements(uow.connection) as sent:
+    with statements(uow) as sent:
         found = catalog.get_products(uow, [a.sku, b.sku.lower(), new_sku(), "bad sku", a.sku])
     assert found == {a.sku: a, b.sku: b}
     assert len(sent) == 1
     assert catalog.get_products(uow, []) == {}
+
+
+def test_every_read_returns_the_stored_product_in_utc(uow, make_product):
+    made = make_product(uow, description="Holds tea.", price_cents=705, currency="USD", stock=9)
+    catalog.reserve(uow, made.sku, 4)
+    stored = catalog.update_product(uow, made.sku, active=False)
+    assert (stored.active, stored.on_hand, stored.reserved, stored.version) == (False, 9, 4, 3)
+    # A prefix of the sku sorts just before it: the listing's first row is this product.
+    before = stored.sku[:-1]
+
+    uow.connection.exec_driver_sql("SET LOCAL TimeZone = 'Asia/Kolkata'")
+    reads = [
+        catalog.get_product(uow, stored.sku),
+        catalog.get_products(uow, [stored.sku])[stored.sku],
+        catalog.list_products(uow, after=before, limit=1, include_inactive=True).items[0],
+    ]
+    for product in reads:
+        assert product == stored
+        assert product.updated_at.tzinfo is timezone.utc
+    assert stored.sku not in [p.sku for p in catalog.list_products(uow, after=before, limit=1).items]
 
 
 def test_update_changes_only_given_fields_and_says_which(uow, make_product, outbox):
@@ -95,19 +115,19 @@ def test_update_changes_only_given_fields_and_says_which(uow, make_product, outb
     assert updated.price_cents == 2500
     assert (updated.name, updated.description, updated.active) == (product.name, "old", True)
     assert updated.version == product.version + 1
-    assert outbox(uow.connection, product.sku)[-1].payload == {
+    assert outbox(uow, product.sku)[-1].payload == {
         "sku": product.sku, "version": updated.version, "changes": ["price_cents"]}
 
     again = catalog.update_product(uow, product.sku, name="New name", description="", active=False)
     assert (again.name, again.description, again.active, again.price_cents) == ("New name", "", False, 2500)
-    assert outbox(uow.connection, product.sku)[-1].payload["changes"] == ["name", "description", "active"]
+    assert outbox(uow, product.sku)[-1].payload["changes"] == ["name", "description", "active"]
 
 
 def test_update_without_a_real_change_keeps_the_version_and_publishes_nothing(uow, make_product, outbox):
     product = make_product(uow)
     assert catalog.update_product(uow, product.sku) == product
     assert catalog.update_product(uow, product.sku, price_cents=product.price_cents) == product
-    assert len(outbox(uow.connection, product.sku)) == 1   # the creation only
+    assert len(outbox(uow, product.sku)) == 1   # the creation only
 
 
 def test_update_of_missing_or_invalid(uow, make_product, new_sku):
@@ -124,6 +144,6 @@ def test_update_of_missing_or_invalid(uow, make_product, new_sku):
 
 def test_update_is_two_statements(uow, make_product, statements):
     product = make_product(uow)
-    with statements(uow.connection) as sent:
+    with statements(uow) as sent:
         catalog.update_product(uow, product.sku, price_cents=1)
     assert len(sent) == 2   # UPDATE ... RETURNING, outbox INSERT

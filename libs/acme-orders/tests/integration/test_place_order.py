@@ -200,14 +200,16 @@ def test_replay_returns_the_order_as_it_is_now(database, world):
 
 
 def test_orders_touches_its_own_tables_in_few_statements(database, world):
-    """The hot path is benchmarked against raw SQL: key claim, order+lines insert, outbox row; nothing else
-    of ours (reserve_many and charge are catalog's and billing's round trips)."""
+    """The hot path is benchmarked against raw SQL: key claim, reservation, charge, order+lines insert, and
+    one statement for the events of all three domains: five round trips for the whole order."""
     import sqlalchemy as sa
 
     a, b, who = world.product(), world.product(), world.customer()
     ours: list[str] = []
+    everything: list[str] = []
 
     def spy(conn, cursor, statement, parameters, context, executemany):
+        everything.append(statement)
         if "orders." in statement or '"orders".' in statement:
             ours.append(statement)
 
@@ -217,3 +219,5 @@ def test_orders_touches_its_own_tables_in_few_statements(database, world):
     finally:
         sa.event.remove(database.engine, "before_cursor_execute", spy)
     assert len(ours) == 3, ours
+    assert len(everything) == 5, everything
+    assert all(f'"{domain}".outbox' in everything[-1] for domain in ("orders", "catalog", "billing"))
