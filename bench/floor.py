@@ -5,8 +5,7 @@ The statement texts below are copied from what the libraries send (captured with
 see README "How F is built"), with the same parameters, in the same order, in one transaction, on
 connections that psycopg prepares statements on after 5 uses exactly as under SQLAlchemy. What F
 leaves out is exactly what stands between the domain code and the database: HTTP parsing and
-routing, request validation, SQLAlchemy statement construction/compilation/result processing, the
-pool's pre-ping, logging and metrics.
+routing, request validation, SQLAlchemy's execution and result processing, logging and metrics.
 
 Authentication: L caches verified tokens in-process (acme_identity.Authenticator), so its hot path
 sends no identity SQL after the first request per token and worker. F does the same: the token query
@@ -41,7 +40,8 @@ TOKEN_BY_HASH = (
 CLAIM_KEY = (
     "INSERT INTO orders.idempotency_keys (customer_id, key, request_hash, order_id) "
     "VALUES (%(c)s::VARCHAR, %(k)s::VARCHAR, %(h)s::VARCHAR, %(o)s::UUID) "
-    "ON CONFLICT (customer_id, key) DO NOTHING RETURNING orders.idempotency_keys.order_id"
+    "ON CONFLICT (customer_id, key) DO NOTHING "
+    "RETURNING orders.idempotency_keys.order_id"
 )
 RESERVE_MANY = """
         WITH req AS (
@@ -69,11 +69,6 @@ RESERVE_MANY = """
         LEFT JOIN locked AS l ON l.sku = req.sku
         LEFT JOIN changed AS c ON c.sku = req.sku
     """
-OUTBOX_MANY = (
-    'INSERT INTO "catalog".outbox (txid, topic, key, payload) '
-    "SELECT pg_current_xact_id()::text::bigint, %(topic)s, k, p::jsonb "
-    "FROM unnest(%(keys)s::text[], %(bodies)s::text[]) WITH ORDINALITY AS e(k, p, n) ORDER BY n"
-)
 CHARGE = """
     WITH account AS (
         UPDATE billing.accounts SET balance_cents = balance_cents + CAST(%(delta)s AS bigint)
@@ -99,34 +94,51 @@ CHARGE = """
     ) AS e(account_id, amount_cents)
 )
 SELECT balance_cents, currency FROM account"""
-OUTBOX_ONE = ('INSERT INTO "{schema}".outbox (txid, topic, key, payload) '
-              "VALUES (pg_current_xact_id()::text::bigint, %(topic)s, %(key)s, %(payload)s::jsonb)")
 INSERT_ORDER = (
-    "WITH new_lines AS \n"
-    "(INSERT INTO orders.order_lines (order_id, sku, quantity, unit_price_cents) SELECT %(o)s::UUID AS anon_1, "
-    "line.sku AS sku, line.quantity AS quantity, line.unit_price_cents AS unit_price_cents \n"
-    "FROM unnest(%(skus)s::TEXT[], %(qtys)s::INTEGER[], %(prices)s::BIGINT[]) AS line(sku, quantity, unit_price_cents)), \n"
-    "new_order AS \n"
-    "(INSERT INTO orders.orders (id, customer_id, status, total_cents, currency) VALUES (%(o)s::UUID, "
-    "%(c)s::VARCHAR, %(s)s::VARCHAR, %(t)s::BIGINT, %(cur)s::VARCHAR) RETURNING orders.orders.created_at, "
-    "orders.orders.updated_at)\n SELECT new_order.created_at, new_order.updated_at \nFROM new_order"
+    "WITH new_lines AS ("
+    "INSERT INTO orders.order_lines (order_id, sku, quantity, unit_price_cents) "
+    "SELECT %(o)s::UUID, line.sku, line.quantity, line.unit_price_cents "
+    "FROM unnest(%(skus)s::TEXT[], %(qtys)s::INTEGER[], %(prices)s::BIGINT[]) "
+    "AS line(sku, quantity, unit_price_cents)"
+    "), new_order AS ("
+    "INSERT INTO orders.orders (id, customer_id, status, total_cents, currency) "
+    "VALUES (%(o)s::UUID, %(c)s::VARCHAR, %(s)s::VARCHAR, %(t)s::BIGINT, "
+    "%(cur)s::VARCHAR) "
+    "RETURNING orders.orders.created_at, orders.orders.updated_at"
+    ") SELECT new_order.created_at, new_order.updated_at FROM new_order"
 )
-NOTIFY = "SELECT pg_notify(%(channel)s, %(message)s)"
 GET_ORDER = (
-    "SELECT orders.orders.id, orders.orders.customer_id, orders.orders.status, orders.orders.total_cents, "
-    "orders.orders.currency, orders.orders.created_at, orders.orders.updated_at, (SELECT coalesce(json_agg("
-    "json_build_array(orders.order_lines.sku, orders.order_lines.quantity, orders.order_lines.unit_price_cents) "
-    'ORDER BY orders.order_lines.sku COLLATE "C"), \'[]\'::json) AS coalesce_1 \n'
-    "FROM orders.order_lines \nWHERE orders.order_lines.order_id = orders.orders.id) AS lines \n"
-    "FROM orders.orders \nWHERE orders.orders.id = %(id)s::UUID AND orders.orders.customer_id = %(c)s::VARCHAR"
+    "SELECT o.id, o.customer_id, o.status, o.total_cents, o.currency, o.created_at, o.updated_at, "
+    "(SELECT coalesce(json_agg(json_build_array(l.sku, l.quantity, l.unit_price_cents) "
+    "ORDER BY l.sku COLLATE \"C\"), '[]'::json) "
+    "FROM orders.order_lines AS l WHERE l.order_id = o.id) AS lines "
+    "FROM orders.orders AS o WHERE o.id = %(id)s::UUID AND o.customer_id = %(c)s::VARCHAR"
 )
 GET_PRODUCT = (
-    "SELECT catalog.products.sku, catalog.products.name, catalog.products.description, "
-    "catalog.products.price_cents, catalog.products.currency, catalog.products.active, catalog.products.on_hand, "
-    "catalog.products.reserved, catalog.products.version, catalog.products.updated_at \n"
-    'FROM catalog.products \nWHERE catalog.products.sku = %(sku)s::VARCHAR COLLATE "C"'
+    "SELECT p.sku, p.name, p.description, p.price_cents, p.currency, p.active, p.on_hand, p.reserved, "
+    'p.version, p.updated_at FROM catalog.products AS p WHERE p.sku = %(sku)s::VARCHAR COLLATE "C"'
 )
 GET_BALANCE = "SELECT balance_cents, currency FROM billing.accounts WHERE kind = 'customer' AND owner_id = %(owner_id)s"
+
+
+def events_statement(pending: list[tuple[str, str, str]]) -> tuple[str, dict]:
+    """The one statement acme-platform sends just before COMMIT for a transaction's events (every
+    domain's outbox rows as data-modifying CTEs, then the wake-up), built the same way
+    (acme_platform/events/outbox.py `_write`)."""
+    schemas = list(dict.fromkeys(topic.split(".", 1)[0] for topic, _, _ in pending))
+    params: dict = {"channel": "acme_events", "message": compact({"events": [[t, k] for t, k, _ in pending]})}
+    inserts = []
+    for i, schema in enumerate(schemas):
+        rows = [e for e in pending if e[0].split(".", 1)[0] == schema]
+        params[f"topics{i}"] = [t for t, _, _ in rows]
+        params[f"keys{i}"] = [k for _, k, _ in rows]
+        params[f"payloads{i}"] = [b for _, _, b in rows]
+        inserts.append(
+            f'{schema}_events AS (INSERT INTO "{schema}".outbox (txid, topic, key, payload) '
+            "SELECT pg_current_xact_id()::text::bigint, e.topic, e.key, e.payload::jsonb "
+            f"FROM unnest(%(topics{i})s::text[], %(keys{i})s::text[], %(payloads{i})s::text[]) "
+            "WITH ORDINALITY AS e(topic, key, payload, n) ORDER BY e.n)")
+    return "WITH " + ", ".join(inserts) + " SELECT pg_notify(%(channel)s, %(message)s)", params
 
 
 def compact(obj) -> str:
@@ -163,7 +175,7 @@ class Client:
         key = f"floor-{self.nonce}-{uuid.uuid4().hex}"
         order_id = str(uuid.uuid4())
         request_hash = hashlib.sha256(compact(sorted([s, q] for s, q in lines)).encode()).hexdigest()
-        pending: list[list[str]] = []
+        pending: list[tuple[str, str, str]] = []
         conn = self.conn
         with conn.transaction():
             claimed = conn.execute(CLAIM_KEY, {"c": customer, "k": key, "h": request_hash, "o": order_id}).fetchone()
@@ -173,10 +185,8 @@ class Client:
             products = {r[0]: r for r in rows if r[0] is not None}
             if len(products) != len(lines):
                 raise RuntimeError("reservation refused")
-            conn.execute(OUTBOX_MANY, {
-                "topic": "catalog.product_changed", "keys": skus,
-                "bodies": [compact({"sku": s, "version": products[s][8], "changes": ["stock"]}) for s in skus]})
-            pending += [["catalog.product_changed", s] for s in skus]
+            pending += [("catalog.product_changed", s, compact({"sku": s, "version": products[s][8],
+                                                                 "changes": ["stock"]})) for s in skus]
             prices = [int(products[s][3]) for s in skus]
             total = sum(q * p for q, p in zip(qtys, prices))
             posting_id = str(uuid.uuid4())
@@ -186,18 +196,13 @@ class Client:
                 "system_owner_prefix": "system:revenue:", "currency": "USD"}).fetchone()
             if charged is None:
                 raise RuntimeError("charge refused")
-            conn.execute(OUTBOX_ONE.format(schema="billing"), {
-                "topic": "billing.balance_changed", "key": customer,
-                "payload": json.dumps({"owner_id": customer, "posting_id": posting_id}, separators=(",", ":"))})
-            pending.append(["billing.balance_changed", customer])
+            pending.append(("billing.balance_changed", customer,
+                            compact({"owner_id": customer, "posting_id": posting_id})))
             conn.execute(INSERT_ORDER, {"o": order_id, "skus": skus, "qtys": qtys, "prices": prices, "c": customer,
                                         "s": "placed", "t": total, "cur": "USD"}).fetchone()
-            conn.execute(OUTBOX_ONE.format(schema="orders"), {
-                "topic": "orders.order_placed", "key": order_id,
-                "payload": json.dumps({"order_id": order_id, "customer_id": customer, "status": "placed"},
-                                      separators=(",", ":"))})
-            pending.append(["orders.order_placed", order_id])
-            conn.execute(NOTIFY, {"channel": "acme_events", "message": compact({"events": pending})}).fetchone()
+            pending.append(("orders.order_placed", order_id,
+                            compact({"order_id": order_id, "customer_id": customer, "status": "placed"})))
+            conn.execute(*events_statement(pending)).fetchone()
 
     def get_product(self) -> None:
         with self.conn.transaction():
