@@ -7,7 +7,10 @@ Every knob comes from the environment (documented in the README) with production
 """
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import tempfile
 from typing import Any, MutableMapping
 
 from .gevent_compat import ensure_cooperative_waits
@@ -36,6 +39,32 @@ def worker_exit(server, worker) -> None:  # noqa: ARG001
         acme.stop_process()
 
 
+def child_exit(server, worker) -> None:  # noqa: ARG001
+    # Live-process gauges of a dead worker must stop counting; its counters keep adding up.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """Where the workers' metric files go, and whether we made it (and so remove it at exit).
+
+    Every worker is its own process with its own counters; without a shared directory a scrape of
+    /metrics reads whichever worker answered. prometheus_client picks multiprocess mode from this
+    variable when its first metric is created, so it is set here, in the master, before any worker
+    imports the app. Files of an earlier run would be added in, so a given directory is emptied.
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.remove(stale)
+        return path, False
+    path = tempfile.mkdtemp(prefix="acme-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path, True
+
+
 def _platform_of(worker):
     app = getattr(worker, "wsgi", None)
     extensions = getattr(app, "extensions", None)
@@ -44,6 +73,12 @@ def _platform_of(worker):
 
 def configure(namespace: MutableMapping[str, Any], *, port_env: str, default_port: int) -> None:
     host = os.environ.get("ACME_BIND_HOST", "127.0.0.1")
+    metrics_dir, made_it = _metrics_dir()
+
+    def on_exit(server) -> None:  # noqa: ARG001
+        if made_it:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
     namespace.update(
         bind=[f"{host}:{_int(port_env, default_port)}"],
         worker_class="gevent",
@@ -58,5 +93,7 @@ def configure(namespace: MutableMapping[str, Any], *, port_env: str, default_por
         errorlog="-",
         post_worker_init=post_worker_init,
         worker_exit=worker_exit,
+        child_exit=child_exit,
+        on_exit=on_exit,
         proc_name=os.environ.get("ACME_SERVICE_NAME"),
     )

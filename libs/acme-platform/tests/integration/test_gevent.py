@@ -1,5 +1,6 @@
 """psycopg must stay cooperative under gevent, also when the app is imported before gevent patches."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -126,3 +127,61 @@ def test_blocking_wait_is_detected_and_switched():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+COUNTING_CONF = textwrap.dedent("""
+    from acme_platform.gunicorn_conf import configure
+    configure(globals(), port_env="SLEEPY_PORT", default_port=0)
+    workers = 3
+""")
+
+
+def _requests_counted(base):
+    import re
+    text = requests.get(f"{base}/metrics", timeout=5).text
+    found = re.findall(r'^acme_http_requests_total\{[^}]*endpoint="/wait"[^}]*\} (\S+)$', text, re.MULTILINE)
+    return sum(float(v) for v in found), text
+
+
+def _workers_of(master: int) -> list[int]:
+    with open(f"/proc/{master}/task/{master}/children") as fh:
+        return [int(pid) for pid in fh.read().split()]
+
+
+def test_metrics_add_up_every_worker_of_the_server(tmp_path, migrated_database_url):
+    """Each gunicorn worker counts in its own process; a scrape, whichever worker answers it, must see
+    the requests of all of them (and keep seeing a dead worker's counts)."""
+    (tmp_path / "sleepy_app.py").write_text(APP)
+    (tmp_path / "gunicorn_conf.py").write_text(COUNTING_CONF)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(DATABASE_URL=migrated_database_url, SLEEPY_PORT=str(port))
+    cmd = [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--chdir", str(tmp_path),
+           "sleepy_app:app"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/healthz", proc)
+        for _ in range(60):
+            # A fresh connection per request: gunicorn hands each to whichever worker accepts first.
+            response = requests.get(f"{base}/wait", headers={"Connection": "close"}, timeout=5)
+            assert response.status_code == 200
+        for _ in range(6):
+            counted, text = _requests_counted(base)
+            assert counted == 60, text[-3000:]
+        # A worker dies; gunicorn replaces it. Its 1/3 or so of the requests must not vanish from the sum.
+        victim = _workers_of(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while victim in _workers_of(proc.pid) or len(_workers_of(proc.pid)) < 3:
+            assert time.monotonic() < deadline, "gunicorn did not replace the killed worker"
+            time.sleep(0.1)
+        for _ in range(6):
+            counted, text = _requests_counted(base)
+            assert counted == 60, text[-3000:]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -21,8 +21,12 @@ LAG = Histogram(
     "Seconds from the order's placement (its outbox row) to its fulfilment being committed",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+# Under gunicorn every worker writes its own metric files (acme-platform's multiprocess /metrics);
+# these say how the workers' values combine: the newest handled, and how many loops run right now.
 LAST_HANDLED = Gauge(
     "fulfillment_last_handled_event_timestamp_seconds",
     "Placement time of the newest order handled; time() minus this is the consumer's lag when behind",
+    multiprocess_mode="max",
 )
-RUNNING = Gauge("fulfillment_consumer_running", "1 while this process's consumer loop runs")
+RUNNING = Gauge("fulfillment_consumer_running", "consumer loops running (1 per live worker whose loop runs)",
+                multiprocess_mode="livesum")

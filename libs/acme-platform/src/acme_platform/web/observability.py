@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
 import uuid
 
 from flask import Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from pythonjsonlogger.json import JsonFormatter
 
 REQUESTS = Counter("acme_http_requests_total", "HTTP requests", ["service", "method", "endpoint", "status"])
@@ -72,4 +74,9 @@ def install(app: Flask, service: str) -> None:
 
     @app.get("/metrics")
     def _metrics():
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Under gunicorn (gunicorn_conf sets the directory): every worker's counts, added up.
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
