@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from typing import Any, MutableMapping
 
+from . import gunicorn_errors
 from .gevent_compat import ensure_cooperative_waits
 
 
@@ -74,6 +75,7 @@ def _platform_of(worker):
 def configure(namespace: MutableMapping[str, Any], *, port_env: str, default_port: int) -> None:
     host = os.environ.get("ACME_BIND_HOST", "127.0.0.1")
     metrics_dir, made_it = _metrics_dir()
+    gunicorn_errors.install()   # in the master, so every forked worker answers refusals as problem+json
 
     def on_exit(server) -> None:  # noqa: ARG001
         if made_it:

@@ -1,4 +1,5 @@
 """psycopg must stay cooperative under gevent, also when the app is imported before gevent patches."""
+import json
 import os
 import signal
 import socket
@@ -179,6 +180,50 @@ def test_metrics_add_up_every_worker_of_the_server(tmp_path, migrated_database_u
         for _ in range(6):
             counted, text = _requests_counted(base)
             assert counted == 60, text[-3000:]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _raw_exchange(port: int, request: bytes) -> tuple[str, dict, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in header_lines)}
+    return status_line, headers, body
+
+
+@pytest.mark.parametrize("request_bytes,status,field", [
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "url"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "headers"),
+    (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 400, "http_version"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"v" * 9000 + b"\r\n\r\n", 431, "headers"),
+], ids=["uri-too-long", "bad-header-name", "bad-version", "header-too-large"])
+def test_requests_gunicorn_refuses_get_problem_json_naming_the_part(
+        tmp_path, migrated_database_url, request_bytes, status, field):
+    (tmp_path / "sleepy_app.py").write_text(APP)
+    (tmp_path / "gunicorn_conf.py").write_text(CONF)
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=migrated_database_url, SLEEPY_PORT=str(port))
+    cmd = [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--chdir", str(tmp_path),
+           "sleepy_app:app"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        status_line, headers, body = _raw_exchange(port, request_bytes)
+        assert status_line.split()[1] == str(status), (status_line, body)
+        assert headers["content-type"] == "application/problem+json"
+        assert int(headers["content-length"]) == len(body)
+        problem = json.loads(body)
+        assert problem["status"] == status and problem["field"] == field and problem["title"], problem
+        assert "<html" not in body.decode("ascii")
     finally:
         proc.terminate()
         try:
