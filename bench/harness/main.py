@@ -351,9 +351,11 @@ def run(cfg: Config) -> int:
         latest.symlink_to(stamp)
     if cfg.record:
         recorded = BENCH / "recorded"
-        if recorded.exists():
-            shutil.rmtree(recorded)
-        recorded.mkdir()
+        recorded.mkdir(exist_ok=True)
+        # Only the top-level files are the cited run; folders beside them (before-fixes/) are history.
+        for old in recorded.iterdir():
+            if old.is_file():
+                old.unlink()
         for f in out.iterdir():
             if f.is_file() and not f.name.endswith(".raw.txt"):
                 shutil.copy2(f, recorded / f.name)
