@@ -1,4 +1,5 @@
 """psycopg must stay cooperative under gevent, also when the app is imported before gevent patches."""
+import contextlib
 import json
 import os
 import signal
@@ -71,18 +72,33 @@ def concurrent_sleeps(base, n=20):
     return time.monotonic() - started, results
 
 
-@pytest.mark.parametrize("preload", [False, True], ids=["normal", "preload"])
-def test_twenty_concurrent_pg_sleeps_in_one_gevent_worker(tmp_path, migrated_database_url, preload):
+@contextlib.contextmanager
+def gunicorn_server(tmp_path, database_url, conf=CONF, preload=False, **env_extra):
+    """The test app under real gunicorn with the platform's configure(); yields (master process, port)."""
     (tmp_path / "sleepy_app.py").write_text(APP)
-    (tmp_path / "gunicorn_conf.py").write_text(CONF)
+    (tmp_path / "gunicorn_conf.py").write_text(conf)
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=migrated_database_url, ACME_DB_POOL_SIZE="25", ACME_DB_MAX_OVERFLOW="5",
-               SLEEPY_PORT=str(port))
-    cmd = [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--chdir", str(tmp_path)] + (["--preload"] if preload else []) + ["sleepy_app:app"]
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(DATABASE_URL=database_url, SLEEPY_PORT=str(port), **env_extra)
+    cmd = ([sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--chdir", str(tmp_path)]
+           + (["--preload"] if preload else []) + ["sleepy_app:app"])
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        yield proc, port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["normal", "preload"])
+def test_twenty_concurrent_pg_sleeps_in_one_gevent_worker(tmp_path, migrated_database_url, preload):
+    with gunicorn_server(tmp_path, migrated_database_url, preload=preload,
+                         ACME_DB_POOL_SIZE="25", ACME_DB_MAX_OVERFLOW="5") as (proc, port):
         base = f"http://127.0.0.1:{port}"
-        wait_for(f"{base}/healthz", proc)
         concurrent_sleeps(base)  # warm the pool: connections are opened on first use
         assert requests.get(f"{base}/wait", timeout=5).json() == {"gevent_native": True}
         rounds = [concurrent_sleeps(base) for _ in range(3)]
@@ -93,9 +109,6 @@ def test_twenty_concurrent_pg_sleeps_in_one_gevent_worker(tmp_path, migrated_dat
         assert elapsed < 1.0, f"20 concurrent pg_sleep(0.2) took {elapsed:.2f}s: the worker is blocking"
         # The worker registered itself in the live-instance registry...
         assert [r[0] for r in registered(migrated_database_url, "sleepy")] == [worker_pid(proc)]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     # ...and a clean shutdown deregistered it at once (no waiting for the heartbeat to go stale).
     assert registered(migrated_database_url, "sleepy") == []
 
@@ -107,9 +120,9 @@ def registered(url, service):
 
 
 def worker_pid(master):
-    children = open(f"/proc/{master.pid}/task/{master.pid}/children").read().split()
+    children = _workers_of(master.pid)
     assert len(children) == 1, children
-    return int(children[0])
+    return children[0]
 
 
 def test_blocking_wait_is_detected_and_switched():
@@ -152,17 +165,8 @@ def _workers_of(master: int) -> list[int]:
 def test_metrics_add_up_every_worker_of_the_server(tmp_path, migrated_database_url):
     """Each gunicorn worker counts in its own process; a scrape, whichever worker answers it, must see
     the requests of all of them (and keep seeing a dead worker's counts)."""
-    (tmp_path / "sleepy_app.py").write_text(APP)
-    (tmp_path / "gunicorn_conf.py").write_text(COUNTING_CONF)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(DATABASE_URL=migrated_database_url, SLEEPY_PORT=str(port))
-    cmd = [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--chdir", str(tmp_path),
-           "sleepy_app:app"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/healthz", proc)
+    with gunicorn_server(tmp_path, migrated_database_url, conf=COUNTING_CONF) as (proc, port):
+        base = f"http://127.0.0.1:{port}"
         for _ in range(60):
             # A fresh connection per request: gunicorn hands each to whichever worker accepts first.
             response = requests.get(f"{base}/wait", headers={"Connection": "close"}, timeout=5)
@@ -180,12 +184,6 @@ def test_metrics_add_up_every_worker_of_the_server(tmp_path, migrated_database_u
         for _ in range(6):
             counted, text = _requests_counted(base)
             assert counted == 60, text[-3000:]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _raw_exchange(port: int, request: bytes) -> tuple[str, dict, bytes]:
@@ -208,15 +206,7 @@ def _raw_exchange(port: int, request: bytes) -> tuple[str, dict, bytes]:
 ], ids=["uri-too-long", "bad-header-name", "bad-version", "header-too-large"])
 def test_requests_gunicorn_refuses_get_problem_json_naming_the_part(
         tmp_path, migrated_database_url, request_bytes, status, field):
-    (tmp_path / "sleepy_app.py").write_text(APP)
-    (tmp_path / "gunicorn_conf.py").write_text(CONF)
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=migrated_database_url, SLEEPY_PORT=str(port))
-    cmd = [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn_conf.py"), "--chdir", str(tmp_path),
-           "sleepy_app:app"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+    with gunicorn_server(tmp_path, migrated_database_url) as (_, port):
         status_line, headers, body = _raw_exchange(port, request_bytes)
         assert status_line.split()[1] == str(status), (status_line, body)
         assert headers["content-type"] == "application/problem+json"
@@ -224,9 +214,3 @@ def test_requests_gunicorn_refuses_get_problem_json_naming_the_part(
         problem = json.loads(body)
         assert problem["status"] == status and problem["field"] == field and problem["title"], problem
         assert "<html" not in body.decode("ascii")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
