@@ -25,6 +25,12 @@ class Project:
     extras: dict[str, list[str]]
     build_requires: list[str]
     service: dict = field(default_factory=dict)  # [tool.acme.service]
+    library: dict = field(default_factory=dict)  # [tool.acme.library]
+
+    @property
+    def owner(self) -> str:
+        """The owning team, declared once in [tool.acme.library] or [tool.acme.service] (`owner`)."""
+        return str(self.library.get("owner") or self.service.get("owner") or "")
 
     @property
     def dirname(self) -> str:
@@ -52,6 +58,7 @@ def load(path: Path) -> Project:
         extras={k: list(v) for k, v in project.get("optional-dependencies", {}).items()},
         build_requires=list(data.get("build-system", {}).get("requires", [])),
         service=data.get("tool", {}).get("acme", {}).get("service", {}),
+        library=data.get("tool", {}).get("acme", {}).get("library", {}),
     )
 
 
