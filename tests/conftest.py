@@ -12,6 +12,8 @@ Fixtures:
   repo_root, test_env, admin_database_url, make_database (-> new empty database URL per call),
   service_names, start_service(name, database_url, *, migrate=True, env=None) -> RunningService
   (the service's real gunicorn command from [tool.acme.service], on a free port, stopped at teardown).
+  `database_url` is always the administrator's URL of a test database; the service itself connects with
+  its own login role (database_login), and migrations run as the migrator, as under `make up`.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import tomllib
 import urllib.error
@@ -78,6 +82,45 @@ def make_database(admin_database_url):
     with psycopg.connect(admin_database_url, autocommit=True) as conn:
         for name in created:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_roles(conn, name)
+
+
+def drop_roles(conn, database: str) -> None:
+    """Roles are cluster-wide: those `acmectl roles apply` made for a dropped database go with it."""
+    for (role,) in conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)",
+                                (database + "_",)).fetchall():
+        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+# -- database logins: each service connects with its own role, as under `make up` ----------------
+
+_logins: dict[tuple[str, str], str] = {}
+_logins_lock = threading.Lock()
+MIGRATOR = "migrator"
+
+
+def database_login(venv: Path, admin_url: str, logical: str) -> str:
+    """DATABASE_URL of the login `logical` (a service name, or "migrator") on the database of `admin_url`.
+
+    The first time, `acmectl roles apply` runs from `venv` (the service's own venv: it holds the service's
+    declaration and its domains' privileges) as the administrator, exactly as `make up` does."""
+    key = (admin_url, logical)
+    with _logins_lock:
+        if key not in _logins:
+            database = admin_url.rsplit("/", 1)[1].split("?")[0]
+            secrets = Path(tempfile.gettempdir()) / "acme-e2e-logins" / database
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("PIP_", "UV_")) and k not in ("PYTHONPATH", "DATABASE_URL")}
+            env.update(ACME_ADMIN_DATABASE_URL=admin_url, VIRTUAL_ENV=str(venv))
+            res = subprocess.run([str(venv / "bin" / "acmectl"), "roles", "apply", "--secrets", str(secrets)],
+                                 env=env, capture_output=True, text=True, timeout=300)
+            assert res.returncode == 0, f"acmectl roles apply failed:\n{res.stdout}\n{res.stderr}"
+            for path in secrets.iterdir():
+                for line in path.read_text().splitlines():
+                    if line.startswith("DATABASE_URL="):
+                        _logins[(admin_url, path.name)] = line.split("=", 1)[1]
+        assert key in _logins, f"acmectl roles apply in {venv} wrote no login for {logical}"
+        return _logins[key]
 
 
 def service_spec(repo_root: Path, name: str) -> dict:
@@ -157,10 +200,12 @@ def start_service(repo_root, tmp_path):
         venv = venvs / name
         assert (venv / "bin" / "python").exists(), f"no venv for service {name} under {venvs}"
         port = free_port()
-        run_env = _service_env(venv, name, spec, database_url, port, env)
+        login = database_login(venv, database_url, name)
+        run_env = _service_env(venv, name, spec, login, port, env)
         log = tmp_path / f"{name}-{port}.log"
         if migrate:
-            res = subprocess.run([str(venv / "bin" / "acmectl"), "migrate"], env=run_env, capture_output=True,
+            migrator = {**run_env, "DATABASE_URL": database_login(venv, database_url, MIGRATOR)}
+            res = subprocess.run([str(venv / "bin" / "acmectl"), "migrate"], env=migrator, capture_output=True,
                                  text=True, timeout=300)
             assert res.returncode == 0, f"acmectl migrate for {name} failed:\n{res.stdout}\n{res.stderr}"
         cmd = list(spec["command"])

@@ -33,7 +33,8 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import RunningService, _service_env, free_port, http_status, service_spec
+from conftest import (MIGRATOR, RunningService, _service_env, database_login, drop_roles, free_port, http_status,
+                      service_spec)
 
 PASSWORD = "correct horse battery staple"
 # identity's documented test switch: argon2's cheapest parameters. The concurrency test signs up 60
@@ -68,18 +69,23 @@ class Launcher:
         assert (venv / "bin" / "python").exists(), f"no venv for service {name} under {self.venvs}"
         return venv
 
-    def env(self, name: str, database_url: str, port: int = 0, extra: dict | None = None) -> dict[str, str]:
-        return _service_env(self.venv(name), name, service_spec(self.repo_root, name), database_url, port,
+    def env(self, name: str, database_url: str, port: int = 0, extra: dict | None = None,
+            login: str | None = None) -> dict[str, str]:
+        """The service's environment; DATABASE_URL is its own login role's (or `login`'s), never the
+        administrator's `database_url`."""
+        url = database_login(self.venv(name), database_url, login or name)
+        return _service_env(self.venv(name), name, service_spec(self.repo_root, name), url, port,
                             {**SERVICE_ENV, **(extra or {})})
 
     def acmectl(self, name: str, database_url: str, *args: str, stdin: str | None = None,
-                timeout: float = 300) -> subprocess.CompletedProcess:
-        """`acmectl ...` from that service's venv, as an operator would run it."""
-        return subprocess.run([str(self.venv(name) / "bin" / "acmectl"), *args], env=self.env(name, database_url),
+                timeout: float = 300, login: str | None = None) -> subprocess.CompletedProcess:
+        """`acmectl ...` from that service's venv and with its login, as its operator would run it."""
+        return subprocess.run([str(self.venv(name) / "bin" / "acmectl"), *args],
+                              env=self.env(name, database_url, login=login),
                               input=stdin, capture_output=True, text=True, timeout=timeout)
 
     def migrate(self, name: str, database_url: str) -> None:
-        res = self.acmectl(name, database_url, "migrate")
+        res = self.acmectl(name, database_url, "migrate", login=MIGRATOR)
         assert res.returncode == 0, f"acmectl migrate ({name}) failed:\n{res.stdout}\n{res.stderr}"
 
     def spawn(self, name: str, database_url: str, env: dict | None = None) -> RunningService:
@@ -219,6 +225,7 @@ def databases(launcher, make_database, admin_database_url):
     launcher.stop_all()  # before the drop: nothing may still be connected
     with psycopg.connect(admin_database_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_roles(conn, name)
 
 
 @pytest.fixture(scope="session")

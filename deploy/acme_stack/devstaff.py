@@ -42,10 +42,11 @@ def ensure(layout: Layout, venvs: list[tuple[str, Path]], database_url: str) -> 
     return f"created {EMAIL}; credentials in {creds.relative_to(layout.root)}"
 
 
-def write_env_file(layout: Layout, database_url: str) -> Path:
-    """`.run/acme.env`: `. .run/acme.env` gives a shell the DATABASE_URL that acmectl needs."""
+def write_env_file(layout: Layout, database_url: str, admin_url: str) -> Path:
+    """`.run/acme.env`: `. .run/acme.env` gives a shell what acmectl needs: DATABASE_URL (the migrator's
+    login: migrate, status) and ACME_ADMIN_DATABASE_URL (the cluster administrator: roles apply)."""
     path = layout.run / "acme.env"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(f"export DATABASE_URL='{database_url}'\n")
+        fh.write(f"export DATABASE_URL='{database_url}'\nexport ACME_ADMIN_DATABASE_URL='{admin_url}'\n")
     return path

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from . import (config, devstaff, fingerprint, index, mirror, postgres, projects, publish, relock, services,
+from . import (config, devstaff, fingerprint, index, mirror, postgres, projects, publish, relock, roles, services,
                supervisor, tools, venvs)
 from .config import Layout
 from .ui import Progress, StackError, rel
@@ -30,7 +30,7 @@ def _database_url(db: postgres.Postgres) -> str:
 
 
 def up(layout: Layout) -> int:
-    ui = Progress(9)
+    ui = Progress(10)
     ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling)…")
     ui.item(tools.ensure(layout, layout.log("tools")))
 
@@ -72,17 +72,24 @@ def up(layout: Layout) -> int:
         else:
             ui.item("no services and no libraries yet, nothing to install")
 
-    ui.step("migrations (acmectl migrate)…")
-    _migrate(layout, targets, database_url, ui)
+    ui.step("database roles (acmectl roles apply, as the cluster administrator)…")
+    for line in roles.apply(layout, targets, database_url):
+        ui.item(line)
+    migrator_url = roles.login_url(layout, roles.MIGRATOR)
+
+    ui.step("migrations (acmectl migrate, as the migrator)…")
+    _migrate(layout, targets, migrator_url, ui)
 
     ui.step("development staff account…")
-    ui.item(devstaff.ensure(layout, targets, database_url))
-    devstaff.write_env_file(layout, database_url)
+    staff_login = "backoffice" if any(s.dirname == "backoffice" for s in svcs) else roles.MIGRATOR
+    ui.item(devstaff.ensure(layout, targets, roles.login_url(layout, staff_login)))
+    devstaff.write_env_file(layout, migrator_url, database_url)
 
-    ui.step("services…")
+    ui.step("services (each with its own database login)…")
     running = []
     for svc in svcs:
-        r = services.ensure(layout, svc, layout.venvs / svc.dirname, venv_fps[svc.dirname], database_url)
+        r = services.ensure(layout, svc, layout.venvs / svc.dirname, venv_fps[svc.dirname],
+                            roles.login_url(layout, svc.dirname))
         ui.item(f"{r.name}: {r.status} ({r.url})")
         running.append(r)
     _stop_removed(layout, {s.dirname for s in svcs}, ui)
@@ -138,7 +145,9 @@ def _summary(layout: Layout, db: postgres.Postgres, database_url: str, idx: inde
     rows.append(("index", idx.simple_url, f"credentials {r(idx.credentials)}, log {r(idx.log)}"))
     if devstaff.credentials_file(layout).exists():
         rows.append(("staff", devstaff.EMAIL, f"password in {r(devstaff.credentials_file(layout))}"))
-    rows.append(("shell", f". {r(layout.run / 'acme.env')}", "exports DATABASE_URL for acmectl"))
+    rows.append(("roles", r(roles.secrets_dir(layout)), "one database login per service + the migrator (mode 600)"))
+    rows.append(("shell", f". {r(layout.run / 'acme.env')}",
+                 "exports DATABASE_URL (the migrator, for acmectl) and ACME_ADMIN_DATABASE_URL (roles)"))
     for s in running:
         rows.append((s.name, s.url, f"pid {s.pid}, log {r(s.log)}"))
     width = [max(len(row[i]) for row in rows) for i in range(2)]

@@ -20,8 +20,8 @@ os.environ.setdefault("ACME_IDENTITY_ARGON2_PROFILE", "fast")
 
 
 @pytest.fixture(scope="session")
-def app(migrated_database_url):
-    app = create_app(Settings(database_url=migrated_database_url, service_name="backoffice-test"), json_logs=False)
+def app(service_database_url):
+    app = create_app(Settings(database_url=service_database_url, service_name="backoffice-test"), json_logs=False)
     yield app
     acme = app.extensions["acme"]
     acme.stop_process()  # deregister this test instance before the test database is dropped

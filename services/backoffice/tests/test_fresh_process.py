@@ -17,11 +17,11 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_a_fresh_process_answers_a_log_in_for_an_unknown_email(migrated_database_url):
+def test_a_fresh_process_answers_a_log_in_for_an_unknown_email(service_database_url):
     # The first password check of a process may be the "no such account" path (a typo, a probe):
     # it must answer 401 like any other, not hang the worker.
     try:
-        done = subprocess.run([sys.executable, "-c", SCRIPT, migrated_database_url], capture_output=True,
+        done = subprocess.run([sys.executable, "-c", SCRIPT, service_database_url], capture_output=True,
                               text=True, timeout=30)
     except subprocess.TimeoutExpired:
         pytest.fail("POST /v1/tokens for an unknown email hung in a fresh process")

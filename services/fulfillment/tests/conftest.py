@@ -8,17 +8,29 @@ from __future__ import annotations
 import pytest
 from acme_platform import Database, Settings
 from acme_platform.migrations import MigrationRunner
+from acme_platform.testing import TEST_ACCESS, apply_roles
+
+from fulfillment.access import ACCESS
 
 
 @pytest.fixture
-def fresh_url(make_database) -> str:
-    url = make_database()
-    MigrationRunner(url, progress=lambda m: None).run()
-    return url
+def fresh_logins(make_database) -> dict[str, str]:
+    """A new database set up as production is: roles applied, migrated by the migrator."""
+    logins = apply_roles(make_database(), [TEST_ACCESS, ACCESS])
+    MigrationRunner(logins["migrator"], progress=lambda m: None).run()
+    return logins
 
 
 @pytest.fixture
-def db(fresh_url):
-    database = Database(Settings(database_url=fresh_url, service_name="fulfillment-tests", pool_size=10))
+def fresh_url(fresh_logins) -> str:
+    """The fulfillment service's own login: what the service under test connects with."""
+    return fresh_logins[ACCESS.service]
+
+
+@pytest.fixture
+def db(fresh_logins):
+    """Sets up orders through the domains' APIs (the `tests` role writes every domain)."""
+    database = Database(Settings(database_url=fresh_logins[TEST_ACCESS.service], service_name="fulfillment-tests",
+                                 pool_size=10))
     yield database
     database.dispose()

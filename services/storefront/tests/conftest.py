@@ -38,8 +38,8 @@ def shutdown(app) -> None:
 
 
 @pytest.fixture(scope="session")
-def app(migrated_database_url):
-    app = build_app(migrated_database_url)
+def app(service_database_url):
+    app = build_app(service_database_url)
     yield app
     shutdown(app)
 

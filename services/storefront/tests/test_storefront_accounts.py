@@ -149,9 +149,9 @@ def test_log_out_affects_only_that_token(client, make_customer):
 
 
 def test_a_revocation_reaches_another_process_that_had_the_token_cached(client, make_customer,
-                                                                          migrated_database_url, poll):
+                                                                          service_database_url, poll):
     # A second app = a second Platform, listener and Authenticator: what another service process has.
-    other = build_app(migrated_database_url)
+    other = build_app(service_database_url)
     try:
         other_client = other.test_client()
         customer = make_customer()

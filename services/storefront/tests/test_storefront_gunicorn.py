@@ -26,11 +26,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(migrated_database_url, tmp_path):
+def server(service_database_url, tmp_path):
     spec = tomllib.loads((SERVICE_DIR / "pyproject.toml").read_text())["tool"]["acme"]["service"]
     assert spec["command"][0] == "gunicorn"
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=migrated_database_url, ACME_SERVICE_NAME="storefront",
+    env = dict(os.environ, DATABASE_URL=service_database_url, ACME_SERVICE_NAME="storefront",
                ACME_WEB_WORKERS="2", **{spec["port_env"]: str(port)})
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "w") as log:

@@ -8,14 +8,16 @@ ACME_IDENTITY_ARGON2_PROFILE:
 """
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import threading
 
 from acme_platform import ConfigError
 from acme_platform import run_cpu_bound
-from argon2 import PasswordHasher, profiles
+from argon2 import PasswordHasher, Type, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import hash_secret
 
 PROFILE_ENV = "ACME_IDENTITY_ARGON2_PROFILE"
 _PROFILES = {
@@ -60,6 +62,40 @@ def needs_rehash(password_hash: str) -> bool:
     try:
         return hasher().check_needs_rehash(password_hash)
     except InvalidHashError:
+        return False
+
+
+# -- checking a password against a digest the database keeps to itself (migration id0002) ---------
+
+_TYPES = {"argon2id": Type.ID, "argon2i": Type.I, "argon2d": Type.D}
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
+def candidate_hash(params: str, digest_chars: int, password: str) -> str | None:
+    """The encoded argon2 hash `password` would have under the stored parameters and salt
+    (`$argon2id$v=19$m=…,t=…,p=…$<salt>`, the stored hash minus its digest): equal to the stored hash
+    exactly when the password is right. None when the parameters are not an argon2 hash we can redo."""
+    parts = params.split("$")
+    try:
+        _, kind, version, costs, salt = parts
+        settings = dict(item.split("=", 1) for item in costs.split(","))
+        return run_cpu_bound(
+            lambda: hash_secret(password.encode(), _b64decode(salt), time_cost=int(settings["t"]),
+                                memory_cost=int(settings["m"]), parallelism=int(settings["p"]),
+                                hash_len=digest_chars * 3 // 4, type=_TYPES[kind],
+                                version=int(version.removeprefix("v="))).decode())
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def params_need_rehash(params: str, digest_chars: int) -> bool:
+    """check_needs_rehash on the parameters alone (the digest's value plays no part in it)."""
+    try:
+        return hasher().check_needs_rehash(f"{params}${'A' * digest_chars}")
+    except (InvalidHashError, ValueError):
         return False
 
 

@@ -80,10 +80,11 @@ def get_account(uow: UnitOfWork, account_id: str) -> Account:
 
 # -- tokens ----------------------------------------------------------------------------------
 
-_ACCOUNT_BY_EMAIL = (
-    sa.select(accounts.c.id, accounts.c.kind, accounts.c.password_hash)
-    .where(sa.func.lower(accounts.c.email) == sa.func.lower(sa.bindparam("email")))
-)
+# Services cannot read password_hash: the database hands out the parameters and salt, and says whether
+# a candidate hash equals the stored one (SECURITY DEFINER functions of migration id0002).
+_PASSWORD_CHALLENGE = sa.text(
+    "SELECT account_id, kind, params, digest_chars FROM identity.password_challenge(:email)")
+_PASSWORD_MATCHES = sa.text("SELECT identity.password_matches(:account_id, :candidate)")
 
 
 def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTOMER,
@@ -96,17 +97,20 @@ def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTO
         # Cannot match any account; still cost what a real attempt costs.
         passwords.burn_verification(password if isinstance(password, str) else "")
         raise BadCredentials()
-    row = uow.connection.execute(_ACCOUNT_BY_EMAIL, {"email": email.strip()}).first()
+    row = uow.connection.execute(_PASSWORD_CHALLENGE, {"email": email.strip()}).first()
     if row is None:
         passwords.burn_verification(password)
         raise BadCredentials()
     # Verify before looking at the kind so that every failure costs one argon2 verification.
-    if not passwords.verify_password(row.password_hash, password) or row.kind != kind:
+    candidate = passwords.candidate_hash(row.params, row.digest_chars, password)
+    matches = candidate is not None and uow.connection.execute(
+        _PASSWORD_MATCHES, {"account_id": row.account_id, "candidate": candidate}).scalar()
+    if not matches or row.kind != kind:
         raise BadCredentials()
-    if passwords.needs_rehash(row.password_hash):
+    if passwords.params_need_rehash(row.params, row.digest_chars):
         # Parameters were raised since this hash was made: upgrade it now that we know the password.
         uow.connection.execute(
-            sa.update(accounts).where(accounts.c.id == row.id)
+            sa.update(accounts).where(accounts.c.id == row.account_id)
             .values(password_hash=passwords.hash_password(password))
         )
     secret = new_token_secret()
@@ -114,7 +118,7 @@ def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTO
     issued = IssuedToken(token=secret, token_id=str(uuid.uuid4()), expires_at=now + ttl,
                          scopes=SCOPES_BY_KIND[kind])
     uow.connection.execute(
-        sa.insert(tokens).values(id=issued.token_id, token_hash=token_hash(secret), account_id=row.id,
+        sa.insert(tokens).values(id=issued.token_id, token_hash=token_hash(secret), account_id=row.account_id,
                                  scopes=sorted(issued.scopes), created_at=now, expires_at=issued.expires_at)
     )
     return issued

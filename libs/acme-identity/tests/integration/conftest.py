@@ -43,3 +43,11 @@ def other_database(migrated_database_url):
     db = Database(Settings(database_url=migrated_database_url, service_name="identity-tests-other", pool_size=2))
     yield db
     db.dispose()
+
+
+@pytest.fixture(scope="session")
+def admin_database(migrated_database_url):
+    """The administrator's login: for assertions on what no service role may read (password hashes)."""
+    db = Database(Settings(database_url=migrated_database_url, service_name="identity-tests-admin", pool_size=2))
+    yield db
+    db.dispose()

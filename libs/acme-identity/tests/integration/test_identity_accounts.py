@@ -8,6 +8,7 @@ from datetime import timezone
 import pytest
 
 from acme_identity import (
+    issue_token,
     ACCOUNT_REGISTERED,
     AccountNotFound,
     EmailTaken,
@@ -22,8 +23,9 @@ from acme_identity import (
 PASSWORD = "correct horse battery"
 
 
-def _account_row(database, account_id):
-    with database.unit_of_work() as uow:
+def _account_row(admin_database, account_id):
+    # The stored hash is read as the administrator: no service role may read it (test below).
+    with admin_database.unit_of_work() as uow:
         return uow.connection.exec_driver_sql(
             "SELECT email, name, kind, password_hash FROM identity.accounts WHERE id = %(id)s", {"id": account_id}
         ).first()
@@ -36,14 +38,14 @@ def _count_accounts(database, email):
         ).scalar()
 
 
-def test_register_customer_stores_an_argon2_hash_and_returns_no_secret(database, new_email):
+def test_register_customer_stores_an_argon2_hash_and_returns_no_secret(database, admin_database, new_email):
     email = new_email("Ann").replace("ann", "Ann")
     with database.unit_of_work() as uow:
         account = register_customer(uow, email=f"  {email} ", password=PASSWORD, name="  Ann Lee ")
     assert account.email == email and account.name == "Ann Lee" and account.kind == "customer"
     assert account.created_at.tzinfo is not None and account.created_at.utcoffset().total_seconds() == 0
     assert uuid.UUID(account.id)
-    row = _account_row(database, account.id)
+    row = _account_row(admin_database, account.id)
     assert (row.email, row.name, row.kind) == (email, "Ann Lee", "customer")
     assert row.password_hash.startswith("$argon2id$") and PASSWORD not in row.password_hash
     assert PASSWORD not in repr(account)
@@ -190,3 +192,21 @@ def test_created_at_is_utc(database, new_email):
     with database.unit_of_work() as uow:
         account = register_customer(uow, email=new_email(), password=PASSWORD, name="Tz")
     assert account.created_at.tzinfo == timezone.utc
+
+
+def test_no_service_role_can_read_password_hashes_but_log_in_works(database, customer):
+    """The runtime role gets every column of accounts but password_hash; log-in goes through the
+    SECURITY DEFINER functions of id0002, so it still works without ever reading the digest."""
+    import psycopg
+    import sqlalchemy.exc
+
+    with pytest.raises(sqlalchemy.exc.ProgrammingError) as refused:
+        with database.unit_of_work() as uow:
+            uow.connection.exec_driver_sql("SELECT password_hash FROM identity.accounts LIMIT 1").all()
+    assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)
+    with database.unit_of_work() as uow:
+        params = uow.connection.exec_driver_sql(
+            "SELECT params, digest_chars FROM identity.password_challenge(%(e)s)", {"e": customer.email}).one()
+    assert params.params.startswith("$argon2id$") and params.params.count("$") == 4   # salt, never the digest
+    with database.unit_of_work() as uow:
+        assert issue_token(uow, email=customer.email, password=PASSWORD).token

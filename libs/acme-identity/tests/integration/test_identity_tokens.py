@@ -139,9 +139,9 @@ def test_missing_scope(database, customer):
     assert info.value.code == "identity.missing_scope"
 
 
-def test_expired_token(database, customer):
+def test_expired_token(database, admin_database, customer):
     issued = _issue(database, customer)
-    with database.unit_of_work() as uow:
+    with admin_database.unit_of_work() as uow:   # moving time is the test's doing, not a service's
         uow.connection.exec_driver_sql(
             "UPDATE identity.tokens SET created_at = now() - interval '2 hours', "
             "expires_at = now() - interval '1 second' WHERE id = %(id)s", {"id": issued.token_id})
@@ -210,12 +210,13 @@ def test_invalid_ttl_and_kind_are_programming_errors(database, customer):
             issue_token(uow, email=customer.email, password=PASSWORD, kind="admin")
 
 
-def test_weak_hash_is_upgraded_on_login(database, new_email, monkeypatch):
+def test_weak_hash_is_upgraded_on_login(database, admin_database, new_email, monkeypatch):
     with database.unit_of_work() as uow:
         account = register_customer(uow, email=new_email("rehash"), password=PASSWORD, name="Re Hash")
     monkeypatch.delenv(passwords.PROFILE_ENV)     # production parameters from here on
     with database.unit_of_work() as uow:
         issue_token(uow, email=account.email, password=PASSWORD)
+    with admin_database.unit_of_work() as uow:   # only the administrator may read a stored hash
         stored = uow.connection.exec_driver_sql(
             "SELECT password_hash FROM identity.accounts WHERE id = %(id)s", {"id": account.id}).scalar()
     assert not passwords.needs_rehash(stored)

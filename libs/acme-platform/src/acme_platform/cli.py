@@ -95,6 +95,68 @@ def lint_migrations(domains: tuple[str, ...]) -> None:
     click.echo(f"migration lint: {len(specs)} domain(s) clean")
 
 
+@main.group(help="Database roles derived from what the installed domains and services declare.")
+def roles() -> None:
+    pass
+
+
+def _roles_url(admin_required: bool) -> str:
+    import os
+
+    url = os.environ.get("ACME_ADMIN_DATABASE_URL", "").strip()
+    if url:
+        return url
+    if admin_required:
+        raise click.ClickException("ACME_ADMIN_DATABASE_URL is not set: roles apply needs a login that may create "
+                                   "roles (the cluster administrator's)")
+    return _settings().database_url
+
+
+@roles.command("plan", help="Print the SQL that would bring the database to the declared roles and privileges.")
+def roles_plan() -> None:
+    from .roles import DeclarationError
+    from .roles import apply as roles_apply
+
+    try:
+        with roles_apply.connect(_roles_url(admin_required=False)) as conn:
+            steps = roles_apply.plan(conn)
+    except DeclarationError as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        raise click.ClickException(f"cannot plan roles: {str(exc).strip().splitlines()[0]}") from None
+    if not steps:
+        click.echo("roles: nothing to do")
+        return
+    for step in steps:
+        click.echo(str(step))
+    click.echo(f"roles: {len(steps)} step(s) to apply (acmectl roles apply)")
+
+
+@roles.command("apply", help="Create or correct roles and privileges (idempotent; one transaction).")
+@click.option("--secrets", "secrets_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the login secrets (one file per login, mode 600: ACME_DB_ROLE, ACME_DB_PASSWORD, "
+                   "DATABASE_URL). Existing passwords are kept; missing ones are generated.")
+def roles_apply_cmd(secrets_dir: str | None) -> None:
+    from pathlib import Path
+
+    from .roles import DeclarationError
+    from .roles import apply as roles_apply
+
+    url = _roles_url(admin_required=True)
+    try:
+        with roles_apply.connect(url) as conn:
+            done = roles_apply.apply(conn, secrets_dir=Path(secrets_dir) if secrets_dir else None, admin_url=url)
+    except DeclarationError as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        raise click.ClickException(f"roles apply failed, nothing changed: {str(exc).strip().splitlines()[0]}") from None
+    for step in done.steps:
+        click.echo(str(step))
+    for logical, path in done.secrets.items():
+        click.echo(f"login for {logical}: {path}")
+    click.echo(f"roles: {len(done.steps)} step(s) applied")
+
+
 def _load_domain_commands() -> None:
     # Domains contribute their own commands (identity adds `create-staff`) without the platform
     # depending on them.

@@ -15,6 +15,8 @@ from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
 
+from .roles.declare import Privileges, table
+
 ENTRY_POINT_GROUP = "acme.domains"
 
 
@@ -25,6 +27,9 @@ class DomainSpec:
     schema: str                        # Postgres schema it owns
     migrations: str                    # importable package holding env.py + versions/
     depends_on: tuple[str, ...] = field(default_factory=tuple)   # domains whose schema must exist first
+    # What a service needs at run time in this schema (acme_platform.roles); None: nothing but the
+    # platform-owned tables. Shipped in the wheel, so it changes with the migrations that add tables.
+    privileges: Privileges | None = None
 
     @property
     def version(self) -> str:
@@ -43,6 +48,11 @@ PLATFORM_DOMAIN = DomainSpec(
     package="acme-platform",
     schema="acme_platform",
     migrations="acme_platform._schema",
+    privileges=Privileges(
+        read=(table("instances", "SELECT"), table("consumer_offsets", "SELECT")),
+        # Every service registers itself and heartbeats; consumers move their offsets.
+        write=(table("instances", "INSERT", "UPDATE", "DELETE"), table("consumer_offsets", "INSERT", "UPDATE")),
+    ),
 )
 
 

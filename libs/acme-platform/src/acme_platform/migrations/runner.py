@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from alembic.script import ScriptDirectory
 from ..config import to_sqlalchemy_url
 from ..domains import DomainSpec, installed_domains
 from ..registry import LiveInstance
+from ..roles import apply as roles_apply
 from .skew import RevisionPolicy, RevisionPolicyError, blockers, ensure_ledger, policy_of, record
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,19 @@ def domain_status(database_url: str, domains: list[str] | None = None) -> list[d
         engine.dispose()
 
 
+@contextlib.contextmanager
+def _as_role(conn: sa.Connection, role: str | None):
+    """SET LOCAL ROLE for a block of the runner's transaction, then back to the login role (which reads
+    the instance registry for the skew guard: an owner role of one domain cannot)."""
+    if role is None:
+        yield
+        return
+    conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+    yield
+    # Not in a `finally`: after an error the transaction is aborted and rolls back, role and all.
+    conn.exec_driver_sql("RESET ROLE")
+
+
 class MigrationBlocked(MigrationError):
     """A contract revision would break live instances still running an older library version."""
 
@@ -200,8 +215,16 @@ class MigrationRunner:
             with conn.begin():
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(self.lock_timeout_ms)}")
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(self.statement_timeout_ms)}")
-                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{spec.schema}"')
-                ensure_ledger(conn, spec.schema)
+                pg = conn.connection.driver_connection
+                owner = roles_apply.owner_role(pg, spec)
+                if owner is None:
+                    # A bare database (no `acmectl roles apply` yet): whoever runs us creates and owns.
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{spec.schema}"')
+                elif not conn.exec_driver_sql("SELECT to_regnamespace(%(s)s) IS NOT NULL", {"s": spec.schema}).scalar():
+                    raise MigrationError(spec.name, f"schema {spec.schema} does not exist; run `acmectl roles apply` "
+                                                    "(it creates each schema owned by its owner role)")
+                with _as_role(conn, owner):
+                    ensure_ledger(conn, spec.schema)
                 before = db_heads(conn, spec)
                 pending = self._pending(script, spec, before)
                 if pending is None:
@@ -232,10 +255,17 @@ class MigrationRunner:
                 cfg.attributes["connection"] = conn
                 cfg.attributes["lock_timeout_ms"] = self.lock_timeout_ms
                 cfg.attributes["statement_timeout_ms"] = self.statement_timeout_ms
-                try:
-                    command.upgrade(cfg, "head")
-                except Exception as exc:
-                    raise MigrationError(spec.name, f"migration failed, nothing applied: {exc}") from exc
+                # The domain's migrations run AS its owner role, so every object they create is owned
+                # by it (not by whoever logged in), and the owner grants the declared runtime privileges.
+                with _as_role(conn, owner):
+                    try:
+                        command.upgrade(cfg, "head")
+                    except Exception as exc:
+                        raise MigrationError(spec.name, f"migration failed, nothing applied: {exc}") from exc
+                    if owner is not None:
+                        for step in roles_apply.runtime_grants(pg, spec):
+                            conn.exec_driver_sql(step.sql)
+                            self.progress(f"{spec.name}: {step.sql}")
                 after = db_heads(conn, spec)
         result = DomainResult(spec.name, spec.version, before, after, applied)
         if applied:

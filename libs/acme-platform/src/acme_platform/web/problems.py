@@ -129,6 +129,26 @@ def register_error_handlers(app: Flask) -> None:
         return problem(503, "Service unavailable", "the database could not complete the request; retry",
                        code="platform.unavailable", headers={"Retry-After": "1"})
 
+    @app.errorhandler(sqlalchemy.exc.ProgrammingError)
+    def _refused(exc: sqlalchemy.exc.ProgrammingError):
+        from flask import current_app
+
+        from .refusals import refused_domains
+
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) != "42501":   # insufficient_privilege
+            return _unexpected(exc)
+        message = str(getattr(exc, "orig", exc)).splitlines()[0]
+        service = current_app.extensions["acme"].settings.service_name
+        domains = refused_domains(service, message)
+        log.warning("database refused this service's role: %s (read-only domains involved: %s)", message,
+                    ", ".join(domains) or "none")
+        if domains:
+            return problem(403, "Read-only domain", f"{service} may only read domain {' or '.join(domains)}: the "
+                           "database refused this change and nothing was saved", code="platform.domain_read_only",
+                           domain=domains[0] if len(domains) == 1 else domains)
+        return problem(403, "Refused by the database", "the database refused this operation to the service's role; "
+                       "nothing was saved", code="platform.permission_denied")
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
