@@ -87,6 +87,7 @@ def collect_status(database_url: str) -> dict:
         engine.dispose()
     now = datetime.now(timezone.utc)
     return {
+        "roles": roles_drift(database_url),
         "installed": installed,
         "database": database,
         "instances": [{
@@ -97,6 +98,19 @@ def collect_status(database_url: str) -> dict:
         } for i in instances],
         "skew": skew,
     }
+
+
+def roles_drift(database_url: str) -> dict:
+    """Whether the database's roles and privileges match what the installed domains and services declare
+    (acmectl roles plan's steps, if any). Reading the catalogs needs no privilege."""
+    from .roles import apply as roles_apply
+
+    with roles_apply.connect(database_url) as conn:
+        names = roles_apply.names_for(conn)
+        managed = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (names.migrator,)).fetchone() is not None
+        if not managed:
+            return {"managed": False, "drift": []}
+        return {"managed": True, "drift": [str(step) for step in roles_apply.plan(conn)]}
 
 
 def _describe(finding: dict) -> str:
@@ -130,6 +144,15 @@ def render_text(report: dict) -> str:
                      f"({last['phase'] if last else '-'}), requires >= {info['required_minimum'] or 'any'}")
     lines += ["", "SKEW"]
     lines += [f"  ! {_describe(f)}" for f in report["skew"]] or ["  none"]
+    roles = report.get("roles") or {}
+    lines += ["", "ROLES (declared vs the database)"]
+    if not roles.get("managed"):
+        lines.append("  not managed here: run `acmectl roles apply` as the cluster administrator")
+    elif not roles["drift"]:
+        lines.append("  in sync with the declarations")
+    else:
+        lines.append(f"  ! DRIFT: {len(roles['drift'])} step(s) would fix it (acmectl roles apply):")
+        lines += [f"    {step}" for step in roles["drift"]]
     return "\n".join(lines)
 
 
