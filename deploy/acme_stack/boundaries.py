@@ -142,8 +142,11 @@ def check_imports(layout: Layout) -> list[Finding]:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env["PYTHONPATH"] = os.pathsep.join(str(s) for s in src.values())
         # --no-cache: nothing is written into the tree; the whole graph takes about a second anyway.
-        res = subprocess.run([str(lint), "--no-cache", str(config)], cwd=tmp, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        try:
+            res = subprocess.run([str(lint), "--no-cache", str(config)], cwd=tmp, env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        except subprocess.TimeoutExpired:
+            raise StackError("lint-imports did not finish within 300 s")
     found = []
     for line in res.stdout.splitlines():
         m = _LINK.match(line.strip())
