@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import projects, tools
 from .config import Layout
-from .findings import Finding
+from .findings import Finding, stale
 from .ui import StackError
 
 CONTRACT_FILE = ".importlinter"  # read by lint-imports from the working directory
@@ -111,12 +111,14 @@ def check_generated(root: Path, tools_lock: Path) -> list[Finding]:
     for p in _all(root):
         rel = p.path.relative_to(root)
         path = p.path / CONTRACT_FILE
-        if not path.is_file() or path.read_text() != package_config(root, p):
-            found.append(Finding(f"{rel}/{CONTRACT_FILE}", 0, "missing or stale: run `make generate` and commit it"))
+        diff = stale(f"{rel}/{CONTRACT_FILE}", path.read_text() if path.is_file() else None, package_config(root, p),
+                     "run `make generate` and commit it")
+        if diff:
+            found.append(diff)
         ci = p.path / CI_WORKFLOW
         text = ci.read_text() if ci.is_file() else ""
         if "lint-imports" not in text or f"import-linter=={pin}" not in text:
-            found.append(Finding(f"{rel}/{CI_WORKFLOW}", 0,
+            found.append(Finding(f"{rel}/{CI_WORKFLOW}", 1,
                                  f"must install import-linter=={pin} (the tools venv's version) and run lint-imports"))
     return found
 
@@ -159,7 +161,7 @@ def check_imports(layout: Layout) -> list[Finding]:
     if res.returncode != 0 and not found:
         # A broken config or a crash, not a violation: say so rather than pass silently.
         tail = " | ".join(res.stdout.strip().splitlines()[-5:])
-        found.append(Finding(CONTRACT_FILE, 0, f"lint-imports failed (exit {res.returncode}): {tail}"))
+        found.append(Finding(CONTRACT_FILE, 1, f"lint-imports failed (exit {res.returncode}): {tail}"))
     return sorted(set(found))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import projects
-from .findings import Finding
+from .findings import Finding, stale
 from .ui import StackError
 
 PATH = Path(".github/CODEOWNERS")  # a location GitHub reads (with /CODEOWNERS and docs/CODEOWNERS)
@@ -39,20 +39,10 @@ def render(root: Path) -> str:
 
 
 def check(root: Path) -> list[Finding]:
-    wanted = render(root)
     path = root / PATH
-    current = path.read_text() if path.is_file() else None
-    if current == wanted:
-        return []
-    if current is None:
-        return [Finding(PATH.as_posix(), 0, "missing: run `make generate` and commit it")]
-    # Point at the first differing line so the message says what changed.
-    have, want = current.splitlines(), wanted.splitlines()
-    line = next((i + 1 for i, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)) + 1)
-    expected = want[line - 1] if line <= len(want) else "(end of file)"
-    return [Finding(PATH.as_posix(), line,
-                    f"differs from the owners declared in the pyprojects (expected {expected!r}): "
-                    "run `make generate` and commit it")]
+    found = stale(PATH.as_posix(), path.read_text() if path.is_file() else None, render(root),
+                  "run `make generate` and commit it")
+    return [found] if found else []
 
 
 def write(root: Path) -> Path:
