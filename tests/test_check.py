@@ -34,10 +34,21 @@ def tree(repo_root, tmp_path) -> Path:
     return dest
 
 
+def _env(tools_venv: Path) -> dict[str, str]:
+    # The orchestrator's python3 (PATH without this runner's venv), as `make check` would run it, and
+    # make test's tools venv, which `check` then uses as it is (never rebuilds a shared venv).
+    venv = os.environ.get("VIRTUAL_ENV", "")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                  if not venv or not p.startswith(venv))
+    env["ACME_TOOLS_VENV"] = str(tools_venv)
+    return env
+
+
 def run(root: Path, tools_venv: Path, command: str = "check") -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["ACME_TOOLS_VENV"] = str(tools_venv)  # the copy shares make test's tools venv
-    return subprocess.run([sys.executable, "deploy/stack.py", command], cwd=root, env=env, text=True,
+    env = _env(tools_venv)
+    python = shutil.which("python3", path=env["PATH"]) or sys.executable
+    return subprocess.run([python, "deploy/stack.py", command], cwd=root, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
 
 
@@ -50,10 +61,14 @@ def plant(path: Path, text: str, *, after_line: int | None = None) -> int:
     return at + 1
 
 
-def test_real_tree_passes(tree, tools_venv):
+def test_real_tree_passes_and_leaves_the_shared_tools_venv_alone(tree, tools_venv):
+    stamp = tools_venv / ".acme-fingerprint"
+    before = stamp.read_text()
     res = run(tree, tools_venv)
     assert res.returncode == 0, res.stdout
     assert res.stdout.strip().splitlines()[-1] == "4 passed, 0 failed", res.stdout
+    # Every other suite of this run uses that venv: `check` must not have reinstalled it.
+    assert stamp.read_text() == before and (tools_venv / "bin" / "uv").exists()
 
 
 def test_service_importing_a_domain_submodule_fails_with_file_and_line(tree, tools_venv):

@@ -10,6 +10,7 @@ Needs the tools venv (for lint-imports); `make test` runs this first and counts 
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -45,7 +46,11 @@ def run(layout: Layout, out=sys.stdout) -> tuple[int, int]:
 
 
 def main(layout: Layout) -> int:
-    tools.ensure(layout, layout.log("tools"))
+    if not os.environ.get("ACME_TOOLS_VENV", "").strip():
+        tools.ensure(layout, layout.log("tools"))
+    # else: a venv shared with another tree (make test's, used by the tests' throwaway copies) is used as
+    # it is, never rebuilt: ensure() would see another interpreter's fingerprint and reinstall it under
+    # the feet of the suites running on it.
     passed, failed = run(layout)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
