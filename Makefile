@@ -6,13 +6,15 @@ PYTHON ?= python3
 STACK  := $(PYTHON) deploy/stack.py
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status clean test relock relock-tools publish
+.PHONY: help up down status clean test check generate codeowners relock relock-tools publish
 
 help:
 	@echo "make up            start postgres, the private index, publish libs, install + start services"
 	@echo "make down          stop everything 'make up' started (data stays in .run/)"
 	@echo "make status        what is running"
-	@echo "make test          all test suites against a throwaway postgres + index"
+	@echo "make test          make check, then all test suites against a throwaway postgres + index"
+	@echo "make check         static checks: import boundaries, schema ownership in SQL, CODEOWNERS (path:line: message)"
+	@echo "make generate      rewrite .github/CODEOWNERS and libs|services/*/.importlinter from the declared owners"
 	@echo "make relock        regenerate deploy/index/mirror.{in,lock} and services/*/requirements.lock"
 	@echo "make relock-tools  recompile deploy/requirements-tools.txt"
 	@echo "make publish       build + publish libs/ to the private index"
@@ -23,8 +25,11 @@ help:
 	@echo "make bench        L vs H vs F benchmark into bench/results/ (needs make up; < 10 min)"
 	@echo "make bench-quick  the same in < 2 min"
 
-up down status clean test relock relock-tools publish:
+up down status clean test check generate relock relock-tools publish:
 	@$(STACK) $@
+
+# CODEOWNERS is one of the files `make generate` derives from the declarations.
+codeowners: generate
 
 # Release pipeline (deploy/acme_stack/{release,bump,deps}.py; see deploy/README.md).
 .PHONY: release bump deps

@@ -1,4 +1,4 @@
-"""Command line: `python3 deploy/stack.py {up,down,status,clean,test,relock,relock-tools,publish,release,bump,deps}`."""
+"""Command line: `python3 deploy/stack.py {up,down,status,clean,test,check,generate,relock,relock-tools,publish,release,bump,deps}`."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,8 @@ COMMANDS = {
     "status": "show what is running",
     "clean": "down, then remove .run/",
     "test": "run every test suite against a throwaway postgres + index",
+    "check": "static checks: import boundaries, schema ownership in SQL, generated CODEOWNERS and contracts",
+    "generate": "rewrite .github/CODEOWNERS and each package's .importlinter from the pyproject declarations",
     "relock": "regenerate deploy/index/mirror.in, mirror.lock and services/*/requirements.lock",
     "relock-tools": "recompile deploy/requirements-tools.txt from requirements-tools.in",
     "publish": "build and publish libs/ to the private index (starts the index if needed)",
@@ -32,13 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     parsers["deps"].add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
 
-    from . import bump, deps, release, relock, stack, testrun
+    from . import bump, check, deps, release, relock, stack, testrun
     from .config import Layout, repo_root
     from .ui import StackError, rel
 
     layout = Layout.for_repo()
     handlers = {
         "up": stack.up, "down": stack.down, "status": stack.status, "clean": stack.clean,
+        "check": check.main, "generate": check.generate,
         "publish": stack.publish_only, "relock": relock.relock, "relock-tools": relock.relock_tools,
         "release": lambda lay: release.release(lay, args.lib),
         "bump": lambda lay: bump.bump(lay, args.service, args.lib, args.version),

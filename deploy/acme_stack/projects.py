@@ -8,6 +8,9 @@ from pathlib import Path
 
 from .ui import StackError
 
+# The runtime every other library builds on: published first, and its owner owns the repo's root files.
+PLATFORM = "acme-platform"
+
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -26,6 +29,7 @@ class Project:
     build_requires: list[str]
     service: dict = field(default_factory=dict)  # [tool.acme.service]
     library: dict = field(default_factory=dict)  # [tool.acme.library]
+    entry_points: dict = field(default_factory=dict)  # [project.entry-points]: group -> {name: "module:attr"}
 
     @property
     def owner(self) -> str:
@@ -35,6 +39,11 @@ class Project:
     @property
     def dirname(self) -> str:
         return self.path.name
+
+    @property
+    def is_domain(self) -> bool:
+        """A domain library registers itself with the platform (entry point group `acme.domains`)."""
+        return bool(self.entry_points.get("acme.domains"))
 
     @property
     def acme_deps(self) -> set[str]:
@@ -59,6 +68,7 @@ def load(path: Path) -> Project:
         build_requires=list(data.get("build-system", {}).get("requires", [])),
         service=data.get("tool", {}).get("acme", {}).get("service", {}),
         library=data.get("tool", {}).get("acme", {}).get("library", {}),
+        entry_points={k: dict(v) for k, v in project.get("entry-points", {}).items()},
     )
 
 
@@ -89,13 +99,21 @@ def libs(root: Path) -> list[Project]:
         ordered.append(by_name[name])
 
     # acme-platform first (everything builds on it), the rest alphabetically within the topo order.
-    for name in sorted(by_name, key=lambda n: (n != "acme-platform", n)):
+    for name in sorted(by_name, key=lambda n: (n != PLATFORM, n)):
         visit(name, ())
     return ordered
 
 
 def services(root: Path) -> list[Project]:
     return _discover(root, "services")
+
+
+def import_package(project: Project) -> str:
+    """The one top-level import package a library or service ships (src/<name>/__init__.py)."""
+    found = sorted(p.parent.name for p in (project.path / "src").glob("*/__init__.py"))
+    if len(found) != 1:
+        raise StackError(f"{project.path}/src should hold exactly one package, found {found or 'none'}")
+    return found[0]
 
 
 def service_spec(svc: Project) -> dict:

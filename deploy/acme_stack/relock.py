@@ -24,10 +24,26 @@ PYTHON_VERSION = "3.11"
 # the build backend for service builds, what hatchling asks for when `make test` installs a lib
 # editable (get_requires_for_build_editable -> editables), and the test runners' packages.
 ALWAYS = ["hatchling==1.33.0", "editables~=0.3", "pytest", "requests", "psycopg[binary]"]
+# Tools each library's and service's own CI installs from the private index, at the version the tools
+# venv pins (so `make check` and a package's CI lint with the same import-linter).
+CI_TOOLS = ["import-linter"]
+
+
+def _ci_tool_pins(root: Path) -> list[str]:
+    try:
+        text = (root / tools.REQUIREMENTS).read_text()
+    except OSError:
+        return []
+    pins = []
+    for name in CI_TOOLS:
+        m = re.search(rf"^{re.escape(name)}==(\S+)", text, re.M)
+        if m:
+            pins.append(f"{name}=={m.group(1)}")
+    return pins
 
 
 def mirror_requirements(root: Path) -> list[str]:
-    reqs: set[str] = set(ALWAYS)
+    reqs: set[str] = set(ALWAYS) | set(_ci_tool_pins(root))
     for proj in projects.libs(root) + projects.services(root):
         groups = [proj.dependencies, proj.build_requires, *proj.extras.values()]
         for req in (r for g in groups for r in g):

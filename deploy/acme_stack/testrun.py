@@ -6,6 +6,7 @@ servers and suite processes are killed by process group and the temp dir is remo
 """
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import shutil
@@ -20,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config, index, mirror, postgres, projects, proc, publish, relock, supervisor, tools, venvs
+from . import check, config, index, mirror, postgres, projects, proc, publish, relock, supervisor, tools, venvs
 from .config import Layout
 from .ui import Progress, StackError, rel, tail
 
@@ -328,6 +329,18 @@ class Runner:
         ui.step("publishing libraries from this tree…")
         publish.publish_all(self.layout, self.idx, ui)
 
+    def static_checks(self) -> Result:
+        """`make check`, counted like a suite: one test per check, so a finding fails `make test`."""
+        started, out = time.monotonic(), io.StringIO()
+        try:
+            passed, failed = check.run(self.layout, out=out)
+        except (StackError, OSError, subprocess.SubprocessError) as e:
+            return Result("make check", False, failed=1, summary=f"error: {getattr(e, 'message', e)}",
+                          seconds=time.monotonic() - started, output=out.getvalue())
+        return Result("make check", failed == 0, passed=passed, failed=failed,
+                      summary=f"{passed} checks passed, {failed} failed", seconds=time.monotonic() - started,
+                      output=out.getvalue() if failed else "")
+
     def run(self) -> int:
         t0 = time.monotonic()
         try:
@@ -336,9 +349,10 @@ class Runner:
             _print_error(e, self)
             print("0 passed, 1 failed")
             return 1
+        results: list[Result] = [self.static_checks()]
+        self.report(results[0])
         print(f"setup took {time.monotonic() - t0:.0f}s; running suites ({self.jobs} at a time)…", flush=True)
         first, e2e = self.suites()
-        results: list[Result] = []
         pending = list(first)
         services = [s for s in first if s.kind == "service"]
         running: dict = {}

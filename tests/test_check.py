@@ -1,0 +1,191 @@
+"""`make check` (deploy/acme_stack/check.py): green on the real tree, and each check fails with the file
+and line on a violation planted in a throwaway copy of the tree.
+
+Runs the real command (`python3 deploy/stack.py check`, what `make check` runs) with the tools venv
+`make test` built (import-linter included), nothing mocked.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tools_venv(test_env) -> Path:
+    return Path(test_env["ACME_TEST_TOOLS_BIN"]).parent
+
+
+@pytest.fixture
+def tree(repo_root, tmp_path) -> Path:
+    """A copy of the files a clone of this tree would have (tracked + untracked-not-ignored)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=repo_root, check=True, stdout=subprocess.PIPE).stdout.decode().split("\0")
+    dest = tmp_path / "tree"
+    for rel in filter(None, listed):
+        src = repo_root / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def _env(tools_venv: Path) -> dict[str, str]:
+    # The orchestrator's python3 (PATH without this runner's venv), as `make check` would run it, and
+    # make test's tools venv, which `check` then uses as it is (never rebuilds a shared venv).
+    venv = os.environ.get("VIRTUAL_ENV", "")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                  if not venv or not p.startswith(venv))
+    env["ACME_TOOLS_VENV"] = str(tools_venv)
+    return env
+
+
+def run(root: Path, tools_venv: Path, command: str = "check") -> subprocess.CompletedProcess:
+    env = _env(tools_venv)
+    python = shutil.which("python3", path=env["PATH"]) or sys.executable
+    return subprocess.run([python, "deploy/stack.py", command], cwd=root, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+
+
+def plant(path: Path, text: str, *, after_line: int | None = None) -> int:
+    """Insert `text` (one line) after `after_line` (default: at the end); returns its line number."""
+    lines = path.read_text().splitlines()
+    at = len(lines) if after_line is None else after_line
+    lines.insert(at, text)
+    path.write_text("\n".join(lines) + "\n")
+    return at + 1
+
+
+def test_real_tree_passes_and_leaves_the_shared_tools_venv_alone(tree, tools_venv):
+    stamp = tools_venv / ".acme-fingerprint"
+    before = stamp.read_text()
+    res = run(tree, tools_venv)
+    assert res.returncode == 0, res.stdout
+    assert res.stdout.strip().splitlines()[-1] == "4 passed, 0 failed", res.stdout
+    # Every other suite of this run uses that venv: `check` must not have reinstalled it.
+    assert stamp.read_text() == before and (tools_venv / "bin" / "uv").exists()
+
+
+def test_service_importing_a_domain_submodule_fails_with_file_and_line(tree, tools_venv):
+    app = tree / "services/storefront/src/storefront/app.py"
+    line = plant(app, "from acme_catalog.tables import products  # planted")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f"services/storefront/src/storefront/app.py:{line}: storefront.app imports acme_catalog.tables" in res.stdout
+    assert "1 failed" in res.stdout.splitlines()[-1]
+
+
+def test_a_domain_importing_another_domains_submodule_fails(tree, tools_venv):
+    service = tree / "libs/acme-orders/src/acme_orders/service.py"
+    line = plant(service, "import acme_billing.repository  # planted")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f"libs/acme-orders/src/acme_orders/service.py:{line}: acme_orders.service imports acme_billing.repository" \
+        in res.stdout
+
+
+def test_importing_a_private_platform_module_fails(tree, tools_venv):
+    app = tree / "services/backoffice/src/backoffice/app.py"
+    line = plant(app, "from acme_platform._schema import env  # planted")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f"services/backoffice/src/backoffice/app.py:{line}: backoffice.app imports acme_platform._schema" in res.stdout
+
+
+def test_domain_sql_naming_another_domains_schema_fails_with_file_and_line(tree, tools_venv):
+    repo = tree / "libs/acme-catalog/src/acme_catalog/repository.py"
+    line = plant(repo, '_PLANTED = "SELECT balance_cents FROM billing.accounts WHERE id = %s"')
+    migration = sorted((tree / "libs/acme-orders/src/acme_orders/migrations/versions").glob("*.py"))[0]
+    fk_line = plant(migration, '_PLANTED = sa.ForeignKey("catalog.products.id")')
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f"libs/acme-catalog/src/acme_catalog/repository.py:{line}: SQL names schema 'billing', owned by acme-billing" \
+        in res.stdout
+    rel = migration.relative_to(tree).as_posix()
+    assert f"{rel}:{fk_line}: foreign key names schema 'catalog', owned by acme-catalog" in res.stdout
+
+
+def test_domain_sql_naming_the_platform_schema_fails(tree, tools_venv):
+    repo = tree / "libs/acme-billing/src/acme_billing/repository.py"
+    line = plant(repo, '_PLANTED = "DELETE FROM acme_platform.instances"')
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f"libs/acme-billing/src/acme_billing/repository.py:{line}: SQL names schema 'acme_platform'" in res.stdout
+
+
+def test_another_domains_error_code_or_topic_is_not_sql(tree, tools_venv):
+    # `<domain>.<name>` is also how error codes and event topics are spelled; naming them is allowed.
+    service = tree / "libs/acme-orders/src/acme_orders/service.py"
+    plant(service, '_PLANTED = ("billing.insufficient_funds", "catalog.product_changed")')
+    res = run(tree, tools_venv)
+    assert res.returncode == 0, res.stdout
+
+
+def test_stale_codeowners_fails_and_generate_repairs_it(tree, tools_venv):
+    codeowners = tree / ".github/CODEOWNERS"
+    lines = codeowners.read_text().splitlines()
+    n = next(i for i, l in enumerate(lines) if l.startswith("/libs/acme-catalog/")) + 1
+    codeowners.write_text("\n".join(l for i, l in enumerate(lines, 1) if i != n) + "\n")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f".github/CODEOWNERS:{n}: differs from the declarations" in res.stdout
+    assert "@acme/team-catalog" in res.stdout  # it says which line is expected
+
+    # A changed declaration makes the committed file stale too; `make generate` derives it again.
+    pyproject = tree / "libs/acme-catalog/pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('owner = "team-catalog"', 'owner = "team-inventory"'))
+    assert run(tree, tools_venv, "generate").returncode == 0
+    assert f"/libs/acme-catalog/" in codeowners.read_text() and "@acme/team-inventory" in codeowners.read_text()
+    res = run(tree, tools_venv)
+    assert res.returncode == 0, res.stdout
+
+
+def test_a_new_domain_gets_its_contract_without_listing_it(tree, tools_venv):
+    """A library that registers an `acme.domains` entry point is protected like the others."""
+    lib = tree / "libs/acme-shipping"
+    (lib / "src/acme_shipping").mkdir(parents=True)
+    (lib / "src/acme_shipping/__init__.py").write_text('"""Shipping."""\n')
+    (lib / "src/acme_shipping/tables.py").write_text('"""Tables."""\n')
+    (lib / "pyproject.toml").write_text(
+        '[project]\nname = "acme-shipping"\nversion = "0.1.0"\ndependencies = []\n\n'
+        '[project.entry-points."acme.domains"]\nshipping = "acme_shipping.domain:DOMAIN"\n\n'
+        '[tool.acme.library]\nowner = "team-shipping"\n')
+    (lib / ".github/workflows").mkdir(parents=True)
+    (lib / ".github/workflows/ci.yml").write_text((tree / "libs/acme-catalog/.github/workflows/ci.yml").read_text())
+    assert run(tree, tools_venv, "generate").returncode == 0
+    app = tree / "services/fulfillment/src/fulfillment/app.py"
+    line = plant(app, "import acme_shipping.tables  # planted")
+    res = run(tree, tools_venv)
+    assert f"services/fulfillment/src/fulfillment/app.py:{line}: fulfillment.app imports acme_shipping.tables" \
+        in res.stdout
+    assert "/libs/acme-shipping/" in (tree / ".github/CODEOWNERS").read_text()
+
+
+def test_stale_package_contract_fails(tree, tools_venv):
+    contract = tree / "libs/acme-orders/.importlinter"
+    lines = contract.read_text().splitlines()
+    n = lines.index("    acme_billing.*") + 1  # a hand edit drops the protection of billing's submodules
+    contract.write_text("\n".join(lines[:n - 1] + lines[n:]) + "\n")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f"libs/acme-orders/.importlinter:{n}: differs from the declarations (expected '    acme_billing.*')" \
+        in res.stdout
+
+
+@pytest.mark.parametrize("service", ["storefront", "backoffice", "fulfillment"])
+def test_package_contract_runs_against_an_installed_venv(repo_root, test_env, tools_venv, service):
+    """What the service's own CI runs: its committed .importlinter over its venv as installed from its
+    lock (packages in site-packages, no source tree on the path)."""
+    venv = Path(test_env["ACME_TEST_SERVICE_VENVS"]) / service
+    site = next(venv.glob("lib/python*/site-packages"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(site)
+    res = subprocess.run([str(tools_venv / "bin/lint-imports"), "--no-cache"], cwd=repo_root / "services" / service,
+                         env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert res.returncode == 0, res.stdout
+    assert "0 broken" in res.stdout and "kept" in res.stdout
