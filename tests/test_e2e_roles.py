@@ -127,9 +127,17 @@ def test_roles_apply_needs_the_administrator_and_says_so_in_one_line(db):
     admin, logins = db
     res = _acmectl("storefront", "roles", "apply")
     assert res.returncode != 0 and "ACME_ADMIN_DATABASE_URL" in res.stderr and "Traceback" not in res.stderr
-    # A service's own login cannot make roles: the transaction fails and changes nothing.
+    # A service's own login cannot change roles: with drift to fix, the transaction fails and changes nothing.
+    with psycopg.connect(admin, autocommit=True) as conn:
+        role = f"{conn.execute('SELECT current_database()').fetchone()[0]}_svc_storefront"
+        conn.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT 99')
+        conn.execute(f'GRANT CREATE ON SCHEMA catalog TO "{role}"')
     res = _acmectl("storefront", "roles", "apply", admin_url=logins["storefront"])
-    assert res.returncode != 0 and "nothing changed" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode != 0 and "nothing changed" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    with psycopg.connect(admin, autocommit=True) as conn:
+        assert conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (role,)).fetchone() == (99,)
+    assert _acmectl("storefront", "roles", "apply", admin_url=admin).returncode == 0
+    assert _acmectl("storefront", "roles", "plan", admin_url=admin).stdout.strip() == "roles: nothing to do"
 
 
 def test_two_services_applying_roles_at_once_on_a_new_database_both_succeed(make_database):

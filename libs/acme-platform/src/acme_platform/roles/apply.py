@@ -57,6 +57,12 @@ def apply(conn: psycopg.Connection, *, specs: list[DomainSpec] | None = None,
         steps = Planner(conn, specs, names, services).steps()
         for step in steps:
             conn.execute(step.sql)
+        # Postgres only warns when a REVOKE or GRANT by a role without the right does nothing: prove the
+        # database now matches, or roll everything back.
+        left = Planner(conn, specs, names, services).steps() if steps else []
+        if left:
+            raise RuntimeError(f"the login may not make these changes (still to do: {left[0].sql}); "
+                               "run it as the cluster administrator")
         if secrets_dir is not None:
             logins = {"migrator": names.migrator} | {a.service: names.service(a.service) for a in services}
             for logical, role in logins.items():
