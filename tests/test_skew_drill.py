@@ -152,6 +152,10 @@ class Drill:
         return res.returncode, json.loads(res.stdout)
 
 
+def _login(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+
+
 @pytest.fixture(scope="module")
 def drill(test_env, tmp_path_factory) -> Drill:
     """Builds the three releases and skewsvc once, and publishes the releases to the throwaway index."""
@@ -169,10 +173,13 @@ def drill(test_env, tmp_path_factory) -> Drill:
     service_wheel = wheels.get("skewsvc-1.0.0-py3-none-any.whl")
     assert all(releases) and service_wheel, f"unexpected build output: {sorted(wheels)}"
     _run([tools / "twine", "check", *releases, service_wheel])
+    # Published like any library: with its owning team's publish login (acme-skewdemo declares
+    # owner = "team-skewdemo"; the deploy login of ACME_TEST_INDEX_URL could only download).
+    publisher = _login(Path(_need("ACME_TEST_INDEX_TEAMS")) / "team-skewdemo")
     _run([tools / "twine", "upload", "--non-interactive", "--disable-progress-bar",
           "--repository-url", _need("ACME_TEST_INDEX_UPLOAD_URL"), *releases],
-         env=_clean_env({"TWINE_USERNAME": _need("ACME_TEST_INDEX_USER"),
-                         "TWINE_PASSWORD": _need("ACME_TEST_INDEX_PASSWORD"),
+         env=_clean_env({"TWINE_USERNAME": publisher["ACME_INDEX_USER"],
+                         "TWINE_PASSWORD": publisher["ACME_INDEX_PASSWORD"],
                          "TWINE_NON_INTERACTIVE": "1",
                          "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}))
     return Drill(work=work, tools=tools, index_url=test_env["ACME_TEST_INDEX_URL"], service_wheel=service_wheel)
