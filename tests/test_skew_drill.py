@@ -106,15 +106,17 @@ class Drill:
     service_wheel: Path
     release_venvs: dict[str, Path] = field(default_factory=dict)
 
-    def _uv(self, *args) -> None:
+    def _uv(self, *args, index: str = "") -> None:
         _run([self.tools / "uv", *args],
-             env=_clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}))
+             env=_clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1",
+                             **({"UV_DEFAULT_INDEX": index} if index else {})}))
 
     def _install(self, venv: Path, *requirements) -> None:
-        # --no-config + one --index-url: the throwaway index is the only source (besides the local
-        # skewsvc wheel); the machine's pip/uv configuration never applies.
+        # --no-config + one index (UV_DEFAULT_INDEX, like the stack: its URL carries the deploy login,
+        # which the command line would show): the throwaway index is the only source (besides the
+        # local skewsvc wheel); the machine's pip/uv configuration never applies.
         self._uv("pip", "install", "--no-config", "--quiet", "--python", venv / "bin" / "python",
-                 "--index-url", self.index_url, *requirements)
+                 *requirements, index=self.index_url)
 
     def _new_venv(self, venv: Path) -> None:
         self._uv("venv", "--no-config", "--quiet", "--clear", "--python", sys.executable, venv)
