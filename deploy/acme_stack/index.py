@@ -91,7 +91,8 @@ class Index:
         path = (self.teams / team) if self.teams else None
         if path is None or not path.is_file():
             raise StackError(f"no publish login for {team}"
-                             + (f" ({path} is missing: is {team} declared as a library's owner?)" if path else ""))
+                             + (f" ({path} is missing: `make up` creates one for every team that a library under "
+                                f"libs/ names as its owner)" if path else ""))
         creds = read_credentials(path)
         return creds["ACME_INDEX_USER"], creds["ACME_INDEX_PASSWORD"]
 
