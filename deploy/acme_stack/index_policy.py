@@ -76,11 +76,15 @@ class UploadPolicy:
             return _answer(start_response, 401, "a valid index login is required", {},
                            [("WWW-Authenticate", 'Basic realm="pypi"')])
         user = auth[0]
-        action = request.forms.get(":action", "")
+        try:
+            action = request.forms.get(":action", "")
+            uploads = [upload for field in request.files.keys() for upload in request.files.getall(field)]
+        except Exception as e:  # a malformed body must be a 400, not a 500 (and never reach pypiserver)
+            return _answer(start_response, 400, f"cannot read the upload form: {type(e).__name__}", {})
         if action != "file_upload":
             return self._refuse(start_response, user, f"{action or 'this request'} is refused for every login: "
                                 "published files are never removed or replaced", {"action": action})
-        filenames = [upload.raw_filename for field in request.files.keys() for upload in request.files.getall(field)]
+        filenames = [upload.raw_filename for upload in uploads]
         projects = set()
         for filename in filenames:
             guessed = self.project_of(filename)
