@@ -211,7 +211,10 @@ def release(layout: Layout, lib_arg: str) -> int:
     ui.say(f"releasing {lib.name} {lib.project.version} from {rel(lib.path, layout.root)} (log: {rel(log, layout.root)})")
     ui.say(f"tools venv: {tools.ensure(layout, layout.log('tools'))}")
     idx = target.select(layout)
-    ui.say(f"index: {target.describe(idx)}")
+    # Before any gate runs: a release that could not upload at the end should not take minutes to say so.
+    publisher = idx.publish_login(lib.project.owner)[0]
+    ui.say(f"index: {target.describe(idx)}; reads with the deploy login, uploads as {publisher} "
+           f"(owner: {lib.project.owner})")
     tmp = Path(tempfile.mkdtemp(prefix="acme-release-"))
     try:
         ui.step("the library's own tests…")
