@@ -2,8 +2,9 @@
 
 What `make test` provides (see deploy/README.md):
   ACME_TEST_DATABASE_URL    superuser URL of a throwaway cluster (its `postgres` database)
-  ACME_TEST_INDEX_URL       the throwaway index's simple URL, credentials included
-  ACME_TEST_INDEX_UPLOAD_URL / ACME_TEST_INDEX_USER / ACME_TEST_INDEX_PASSWORD
+  ACME_TEST_INDEX_URL       the throwaway index's simple URL, the read-only deploy login included
+  ACME_TEST_INDEX_UPLOAD_URL / ACME_TEST_INDEX_USER / ACME_TEST_INDEX_PASSWORD   (the deploy login again)
+  ACME_TEST_INDEX_TEAMS     folder of per-team publish logins: upload with the owning team's
   ACME_TEST_TOOLS_BIN       bin/ of the tools venv (uv, twine, pypi-server, python -m build)
   ACME_TEST_SERVICE_VENVS   folder with one venv per service, installed from its requirements.lock
   ACME_REPO_ROOT            the repo under test

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from ps_sampler import PsSampler, passwords
+
 TIMEOUT = 600
 
 
@@ -33,8 +35,10 @@ def _index() -> dict[str, str]:
     url = os.environ.get("ACME_TEST_INDEX_URL", "")
     if not url:
         pytest.fail("ACME_TEST_INDEX_URL is not set: run these tests through `make test`", pytrace=False)
+    # user/password: the read-only deploy login; teams: the folder of per-team publish logins.
     return {"url": url, "upload": os.environ["ACME_TEST_INDEX_UPLOAD_URL"],
-            "user": os.environ["ACME_TEST_INDEX_USER"], "password": os.environ["ACME_TEST_INDEX_PASSWORD"]}
+            "user": os.environ["ACME_TEST_INDEX_USER"], "password": os.environ["ACME_TEST_INDEX_PASSWORD"],
+            "teams": os.environ["ACME_TEST_INDEX_TEAMS"]}
 
 
 def _clean_env(tools_venv: Path) -> dict[str, str]:
@@ -51,6 +55,8 @@ def _clean_env(tools_venv: Path) -> dict[str, str]:
         "ACME_INDEX_UPLOAD_URL": idx["upload"],
         "ACME_INDEX_USER": idx["user"],
         "ACME_INDEX_PASSWORD": idx["password"],
+        # `make release` picks the publish login of the library's declared owner from this folder.
+        "ACME_INDEX_TEAMS": idx["teams"],
     })
     if os.environ.get("ACME_TEST_DATABASE_URL"):
         env["ACME_TEST_DATABASE_URL"] = os.environ["ACME_TEST_DATABASE_URL"]
@@ -169,13 +175,17 @@ phase = "expand"
 '''
 
 
+# The index knows acme-relmock-* as team-relmock's (tests/index-owners.toml).
+OWNER = "team-relmock"
+
+
 class MockLib:
     def __init__(self, path: Path, name: str):
         self.path, self.name = path, name
         self.package = name.replace("-", "_")
 
     def write(self, version: str, variant: str = "base", changelog: tuple[str, ...] | None = None,
-              contract: bool = False, readme_note: str = "") -> "MockLib":
+              contract: bool = False, readme_note: str = "", owner: str = OWNER) -> "MockLib":
         api = VARIANTS[variant]
         if self.path.exists():
             shutil.rmtree(self.path)
@@ -197,6 +207,9 @@ dependencies = []
 
 [project.optional-dependencies]
 test = ["pytest>=8"]
+
+[tool.acme.library]
+owner = "{owner}"
 
 [tool.hatch.build.targets.wheel]
 packages = ["src/{self.package}"]
@@ -253,10 +266,16 @@ def _refused(res, *needles: str) -> None:
 def lib_v1(stack, new_lib) -> MockLib:
     """A library with 1.0.0 released (and nothing else ever published for it)."""
     lib = new_lib().write("1.0.0")
-    res = stack.release(lib.path)
+    with PsSampler() as ps:  # every command line seen while `make release` runs
+        res = stack.release(lib.path)
     _ok(res)
+    secrets = passwords(sorted(Path(_index()["teams"]).iterdir()))
+    secrets["deploy"] = _index()["password"]
+    assert any("uv pip install" in line for line in ps.seen), "the sampler saw none of the release's installs"
+    assert ps.leaks(secrets) == [], "a password was on a command line during `make release`"
     assert f"{lib.name} 1.0.0 published" in res.output
     assert "first release" in res.output
+    assert f"(as {OWNER})" in res.output  # uploaded with the owning team's publish login
     return lib
 
 
@@ -293,6 +312,28 @@ def test_releasing_the_same_version_with_different_content_is_refused_and_change
     res = stack.release(changed.path)
     _refused(res, f"{lib_v1.name} 1.0.0 is already published with different content",
              "released versions are immutable: bump the version", "Nothing was uploaded")
+    assert index_files(lib_v1.name) == before
+
+
+def test_another_teams_login_cannot_release_the_library_and_nothing_is_stored(stack, lib_v1, tmp_path):
+    """The library claims to be team-catalog's, so `make release` uploads with team-catalog's publish
+    login; the index knows it is team-relmock's and refuses with 403, naming package and owner."""
+    before = index_files(lib_v1.name)
+    lib = lib_v1.copy(tmp_path / lib_v1.name).write("1.1.0", "additive", changelog=("1.0.0", "1.1.0"),
+                                                   owner="team-catalog")
+    res = stack.release(lib.path)
+    _refused(res, f"the index refused {lib.name} 1.1.0 from team-catalog (HTTP 403)",
+             f"{lib.name} is owned by {OWNER}: team-catalog may not upload it")
+    assert index_files(lib_v1.name) == before
+
+
+def test_the_deploy_login_cannot_release(stack, lib_v1, tmp_path):
+    before = index_files(lib_v1.name)
+    lib = lib_v1.copy(tmp_path / lib_v1.name).write("1.1.0", "additive", changelog=("1.0.0", "1.1.0"))
+    idx = _index()
+    env = dict(stack.env, ACME_INDEX_PUBLISH_USER=idx["user"], ACME_INDEX_PUBLISH_PASSWORD=idx["password"])
+    res = Stack(stack.root, env, stack.python).release(lib.path)
+    _refused(res, "(HTTP 403)", f"{lib.name} is owned by {OWNER}: {idx['user']} may not upload it")
     assert index_files(lib_v1.name) == before
 
 

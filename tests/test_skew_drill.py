@@ -106,15 +106,17 @@ class Drill:
     service_wheel: Path
     release_venvs: dict[str, Path] = field(default_factory=dict)
 
-    def _uv(self, *args) -> None:
+    def _uv(self, *args, index: str = "") -> None:
         _run([self.tools / "uv", *args],
-             env=_clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}))
+             env=_clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1",
+                             **({"UV_DEFAULT_INDEX": index} if index else {})}))
 
     def _install(self, venv: Path, *requirements) -> None:
-        # --no-config + one --index-url: the throwaway index is the only source (besides the local
-        # skewsvc wheel); the machine's pip/uv configuration never applies.
+        # --no-config + one index (UV_DEFAULT_INDEX, like the stack: its URL carries the deploy login,
+        # which the command line would show): the throwaway index is the only source (besides the
+        # local skewsvc wheel); the machine's pip/uv configuration never applies.
         self._uv("pip", "install", "--no-config", "--quiet", "--python", venv / "bin" / "python",
-                 "--index-url", self.index_url, *requirements)
+                 *requirements, index=self.index_url)
 
     def _new_venv(self, venv: Path) -> None:
         self._uv("venv", "--no-config", "--quiet", "--clear", "--python", sys.executable, venv)
@@ -152,6 +154,10 @@ class Drill:
         return res.returncode, json.loads(res.stdout)
 
 
+def _login(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+
+
 @pytest.fixture(scope="module")
 def drill(test_env, tmp_path_factory) -> Drill:
     """Builds the three releases and skewsvc once, and publishes the releases to the throwaway index."""
@@ -169,10 +175,13 @@ def drill(test_env, tmp_path_factory) -> Drill:
     service_wheel = wheels.get("skewsvc-1.0.0-py3-none-any.whl")
     assert all(releases) and service_wheel, f"unexpected build output: {sorted(wheels)}"
     _run([tools / "twine", "check", *releases, service_wheel])
+    # Published like any library: with its owning team's publish login (acme-skewdemo declares
+    # owner = "team-skewdemo"; the deploy login of ACME_TEST_INDEX_URL could only download).
+    publisher = _login(Path(_need("ACME_TEST_INDEX_TEAMS")) / "team-skewdemo")
     _run([tools / "twine", "upload", "--non-interactive", "--disable-progress-bar",
           "--repository-url", _need("ACME_TEST_INDEX_UPLOAD_URL"), *releases],
-         env=_clean_env({"TWINE_USERNAME": _need("ACME_TEST_INDEX_USER"),
-                         "TWINE_PASSWORD": _need("ACME_TEST_INDEX_PASSWORD"),
+         env=_clean_env({"TWINE_USERNAME": publisher["ACME_INDEX_USER"],
+                         "TWINE_PASSWORD": publisher["ACME_INDEX_PASSWORD"],
                          "TWINE_NON_INTERACTIVE": "1",
                          "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}))
     return Drill(work=work, tools=tools, index_url=test_env["ACME_TEST_INDEX_URL"], service_wheel=service_wheel)

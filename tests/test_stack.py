@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, service_spec
+from ps_sampler import PsSampler, passwords
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +149,9 @@ def stack(repo_root):
     s = None
     try:
         s = Stack(repo_root)
-        s.first_up = s.make("up")
+        # Every command line on the machine, sampled while the first `make up` of the clean clone runs.
+        with PsSampler() as s.ps:
+            s.first_up = s.make("up")
         yield s
     finally:
         if s is not None:
@@ -167,10 +171,41 @@ def test_make_up_starts_the_stack_and_names_its_addresses(stack):
         assert f"127.0.0.1:{stack.ports[service_spec(stack.root, name)['port_env']]}" in res.stdout
 
 
+def _credential_files(stack) -> list[Path]:
+    return [stack.root / ".run/index/credentials", stack.root / ".run/postgres/credentials",
+            *sorted((stack.root / ".run/index/teams").iterdir())]
+
+
 def test_credentials_files_are_private(stack):
-    for rel in (".run/index/credentials", ".run/postgres/credentials"):
-        mode = (stack.root / rel).stat().st_mode & 0o777
-        assert mode == 0o600, f"{rel} has mode {oct(mode)}"
+    files = _credential_files(stack)
+    # One publish login per team that owns a library (derived from the libraries' declarations).
+    teams = {f.name for f in files if f.parent.name == "teams"}
+    owners = set()
+    for pyproject in (stack.root / "libs").glob("*/pyproject.toml"):
+        owners.add(tomllib.loads(pyproject.read_text())["tool"]["acme"]["library"]["owner"])
+    assert teams == owners
+    for path in files:
+        mode = path.stat().st_mode & 0o777
+        assert mode == 0o600, f"{path.relative_to(stack.root)} has mode {oct(mode)}"
+    assert (stack.root / ".run/index/teams").stat().st_mode & 0o777 == 0o700
+
+
+def test_no_password_on_any_command_line_during_make_up(stack):
+    secrets = passwords(_credential_files(stack))
+    assert len(secrets) >= 3
+    ps = stack.ps
+    # The sampler did see make up's work (installs, uploads): an empty sample would prove nothing.
+    assert any("uv pip sync" in line or "uv pip install" in line for line in ps.seen), sorted(ps.seen)[:50]
+    assert ps.leaks(secrets) == []
+    # ...and it would have caught one: a planted process with a password in its argv is reported.
+    planted = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10)", next(iter(secrets.values()))])
+    try:
+        probe = PsSampler()
+        probe.sample()
+        assert probe.leaks(secrets), "the sampler missed a password on a command line"
+    finally:
+        planted.kill()
+        planted.wait()
 
 
 def test_second_make_up_does_nothing(stack):
@@ -234,7 +269,7 @@ def test_index_refuses_anonymous_install(stack, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_index_serves_published_libs_with_credentials(stack, tmp_path):
+def test_index_serves_published_libs_with_the_deploy_login(stack, tmp_path):
     user, password = stack.credentials()
     res = _pip_download(stack, f"http://{user}:{password}@127.0.0.1:{stack.ports['ACME_INDEX_PORT']}/simple/", tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -107,10 +107,12 @@ def storefront_venv() -> Path:
     return venv
 
 
-def _uv(uv: str, *args: str, log: Path) -> None:
-    env = isolated_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
+def _uv(uv: str, *args: str, log: Path, index: str = "") -> None:
+    # The index URL carries the deploy login: uv reads it from UV_DEFAULT_INDEX, never from argv (ps).
+    env = isolated_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1",
+                        **({"UV_DEFAULT_INDEX": index} if index else {})})
     with open(log, "a") as fh:
-        fh.write("$ uv " + " ".join(a if "@" not in a else "<index url>" for a in args) + "\n")
+        fh.write("$ uv " + " ".join(args) + "\n")
         fh.flush()
         done = subprocess.run([uv, *args], stdout=fh, stderr=subprocess.STDOUT, env=env)
     if done.returncode != 0:
@@ -147,15 +149,15 @@ def http_venv(uv: str, log: Path) -> Path:
             raise BenchError(f"the H venv needs the private index, which is not running on port {port}: run `make up`")
     print(f"bench: building the H venv {venv.relative_to(ROOT)} from the private index", flush=True)
     _uv(uv, "venv", "--no-config", "--clear", "--quiet", "--python", sys.executable, str(venv), log=log)
-    common = ["--no-config", "--python", str(python), "--index-url", url]
+    common = ["--no-config", "--python", str(python)]
     if locked:
         acme = sorted({line.split("==")[0] for line in lock_text.splitlines() if line.startswith("acme-")})
         refresh = [a for name in acme for a in ("--refresh-package", name)]
-        _uv(uv, "pip", "sync", *common, "--require-hashes", *refresh, str(lock), log=log)
-        _uv(uv, "pip", "install", *common, "requests", log=log)
+        _uv(uv, "pip", "sync", *common, "--require-hashes", *refresh, str(lock), log=log, index=url)
+        _uv(uv, "pip", "install", *common, "requests", log=log, index=url)
     else:
         # No lock yet (a fresh tree before `make relock`): the storefront's exact pins.
-        _uv(uv, "pip", "install", *common, *_storefront_pins(), "requests", log=log)
+        _uv(uv, "pip", "install", *common, *_storefront_pins(), "requests", log=log, index=url)
     stamp.write_text(want + "\n")
     return venv
 

@@ -70,9 +70,8 @@ def bump(layout: Layout, service: str, lib: str, version: str) -> int:
         out = Path(tmp) / "requirements.lock"
         pyproject.write_text(new_text)
         try:
-            relock._compile(layout, pyproject, out, log,
-                            ["--index-url", idx.simple_url_with_auth(), "--refresh-package", lib],
-                            f"re-locking services/{svc.dirname} with {lib}=={version}")
+            relock._compile(layout, pyproject, out, log, ["--refresh-package", lib],
+                            f"re-locking services/{svc.dirname} with {lib}=={version}", idx=idx)
             secrets = [idx.password, urllib.parse.quote(idx.password, safe=""), f"{idx.user}:"]
             relock._assert_clean(out, [s for s in secrets if s and s != ":"], layout.root)
         except StackError as e:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 DEFAULT_PG_PORT = 5544
 DEFAULT_INDEX_PORT = 8090
-INDEX_USER = "acme"
+INDEX_USER = "deploy"  # the read-only login; publish logins are named after their team
 PG_SUPERUSER = "acme_admin"
 PG_DATABASE = "acme"
 BIND_HOST = "127.0.0.1"

@@ -9,6 +9,7 @@ tree under an unchanged version is caught and refused.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from . import fingerprint, proc, projects, tools
 from .config import Layout
 from .index import Index
-from .ui import Progress, StackError
+from .ui import Progress, StackError, tail
 
 
 def stage(root: Path, lib: Path, dest: Path) -> Path:
@@ -42,12 +43,36 @@ def build(layout: Layout, lib: Path, outdir: Path, log: Path) -> list[Path]:
     return files
 
 
-def _twine_env(idx: Index) -> dict[str, str]:
+def _twine_env(login: tuple[str, str]) -> dict[str, str]:
     # Credentials via the environment (not argv, which `ps` shows); the null keyring keeps twine
     # from probing a desktop keyring, which hangs or fails in CI with no session bus.
-    return proc.isolated_env({"TWINE_USERNAME": idx.user, "TWINE_PASSWORD": idx.password,
+    return proc.isolated_env({"TWINE_USERNAME": login[0], "TWINE_PASSWORD": login[1],
                               "TWINE_NON_INTERACTIVE": "1",
                               "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
+
+
+# twine: "HTTPError: 403 Forbidden from <url>" and, on the next line, the index's reason phrase.
+_REFUSAL = re.compile(r"HTTPError: (40[139]) [A-Za-z ]*from \S+ (.*)")
+
+
+def upload(layout: Layout, lib: projects.Project, idx: Index, files: list[Path], log: Path, label: str) -> str:
+    """twine upload with the OWNING team's publish login; returns that login's user name. A refusal by
+    the index (403: not the owner) becomes one line naming the package and its owner."""
+    login = idx.publish_login(lib.owner)
+    start = log.stat().st_size if log.exists() else 0
+    res = proc.run([tools.bin(layout, "twine"), "upload", "--non-interactive", "--disable-progress-bar",
+                    "--repository-url", idx.upload_url, *files],
+                   log=log, what=f"uploading {label} as {login[0]}", env=_twine_env(login), timeout=300, check=False)
+    if res.returncode != 0:
+        with open(log, errors="replace") as fh:
+            fh.seek(start)
+            out = " ".join(fh.read().split())
+        m = _REFUSAL.search(out)
+        if m:
+            raise StackError(f"the index refused {label} from {login[0]} (HTTP {m.group(1)}): {m.group(2).strip()}", log)
+        raise StackError(f"uploading {label} as {login[0]} failed (exit {res.returncode})", log,
+                         detail=tail(log, 15))
+    return login[0]
 
 
 def publish_lib(layout: Layout, lib: projects.Project, idx: Index, log: Path, state: dict) -> str:
@@ -73,9 +98,7 @@ def publish_lib(layout: Layout, lib: projects.Project, idx: Index, log: Path, st
                                  f"(libs/{lib.dirname}/pyproject.toml)", log)
         todo = [f for f in files if f.name not in served]
         if todo:
-            proc.run([tools.bin(layout, "twine"), "upload", "--non-interactive", "--disable-progress-bar",
-                      "--repository-url", idx.upload_url, *todo],
-                     log=log, what=f"uploading {label}", env=_twine_env(idx), timeout=300)
+            upload(layout, lib, idx, todo, log, label)
             served = idx.files(lib.name)
             for f in todo:
                 if served.get(f.name) != local[f.name]:

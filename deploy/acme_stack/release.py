@@ -91,7 +91,7 @@ def run_tests(layout: Layout, lib: Lib, idx: Index, tmp: Path, log: Path, ui: Pr
     extras = lib.project.extras
     target_spec = f"{lib.path}[test]" if "test" in extras else str(lib.path)
     refresh = [a for dep in sorted(lib.project.acme_deps) for a in ("--refresh-package", dep)]
-    # Editable from this tree, every dependency from the index only (--no-config, one --index-url):
+    # Editable from this tree, every dependency from the index only (--no-config, one index URL):
     # what a polyrepo CI of this library would install.
     venvs.pip_install(layout, venv, idx, ["-e", target_spec, *([] if "test" in extras else ["pytest"]), *refresh],
                       log=log, what=f"installing {lib.name} and its test dependencies from the index")
@@ -193,14 +193,12 @@ def upload(layout: Layout, lib: Lib, idx: Index, files: list[Path], held: dict[s
     if not todo:
         ui.item("the index already holds exactly these files: nothing to upload")
         return f"{label} was already published with identical content: nothing to do"
-    proc.run([tools.bin(layout, "twine"), "upload", "--non-interactive", "--disable-progress-bar",
-              "--repository-url", idx.upload_url, *todo],
-             log=log, what=f"uploading {label}", env=publish._twine_env(idx), timeout=300)
+    publisher = publish.upload(layout, lib.project, idx, todo, log, label)
     served = idx.files(lib.name)
     for f in todo:
         if served.get(f.name) != local[f.name]:
             raise StackError(f"uploaded {f.name} but the index does not serve it with the same sha256", log)
-        ui.item(f"uploaded {f.name}")
+        ui.item(f"uploaded {f.name} (as {publisher})")
     return f"{label} published" + (" (completed a partial earlier upload)" if held else "")
 
 
@@ -213,7 +211,10 @@ def release(layout: Layout, lib_arg: str) -> int:
     ui.say(f"releasing {lib.name} {lib.project.version} from {rel(lib.path, layout.root)} (log: {rel(log, layout.root)})")
     ui.say(f"tools venv: {tools.ensure(layout, layout.log('tools'))}")
     idx = target.select(layout)
-    ui.say(f"index: {target.describe(idx)}")
+    # Before any gate runs: a release that could not upload at the end should not take minutes to say so.
+    publisher = idx.publish_login(lib.project.owner)[0]
+    ui.say(f"index: {target.describe(idx)}; reads with the deploy login, uploads as {publisher} "
+           f"(owner: {lib.project.owner})")
     tmp = Path(tempfile.mkdtemp(prefix="acme-release-"))
     try:
         ui.step("the library's own tests…")

@@ -80,11 +80,13 @@ def write_mirror_in(root: Path) -> Path:
 
 
 def _compile(layout: Layout, src: Path, out: Path, log: Path, extra: list[str], what: str,
-             command: str = "make relock") -> None:
+             command: str = "make relock", idx=None) -> None:
+    """`idx`: resolve against that index only (given to uv through the environment); without it,
+    uv's default index (the mirror lock is compiled that way)."""
     upgrade = ["--upgrade"] if os.environ.get("UPGRADE", "").strip() not in ("", "0") else []
     venvs.uv(layout, "pip", "compile", "--no-config", "--quiet", "--generate-hashes",
              "--python-version", PYTHON_VERSION, "--custom-compile-command", command,
-             *upgrade, *extra, src, "-o", out, log=log, what=what, cwd=layout.root)
+             *upgrade, *extra, src, "-o", out, log=log, what=what, cwd=layout.root, idx=idx)
 
 
 def _assert_clean(path: Path, secrets: list[str], root: Path) -> None:
@@ -133,8 +135,7 @@ def relock(layout: Layout) -> int:
         # The private index holds one mirrored version per third-party package, so nothing drifts.
         fresh = out.with_name(out.name + ".new")
         fresh.unlink(missing_ok=True)
-        _compile(layout, svc.path / "pyproject.toml", fresh, log,
-                 ["--index-url", idx.simple_url_with_auth()], f"locking services/{svc.dirname}")
+        _compile(layout, svc.path / "pyproject.toml", fresh, log, [], f"locking services/{svc.dirname}", idx=idx)
         _assert_clean(fresh, secrets, layout.root)
         fresh.replace(out)
         ui.item(f"services/{svc.dirname}/requirements.lock: {len(mirror.parse_lock(out))} pinned packages")

@@ -35,12 +35,14 @@ class ApiDiff:
 def fetch_published(layout: Layout, idx: Index, project: str, version: str, dest: Path, log: Path) -> Path:
     """Download the published wheel (pip checks it against the index's #sha256) and unpack it."""
     dl = dest / "download"
-    # --isolated + PIP_CONFIG_FILE=/dev/null: only the index we name, never the machine's pip config.
-    proc.run([tools.python(layout), "-m", "pip", "download", "--isolated", "--disable-pip-version-check",
-              "--no-deps", "--only-binary=:all:", "--no-cache-dir", "--index-url", idx.simple_url_with_auth(),
-              "--dest", dl, f"{project}=={version}"],
+    # PIP_CONFIG_FILE=/dev/null (pip then reads no config file at all) and no inherited PIP_*: only the
+    # index we name. It goes in PIP_INDEX_URL, not --index-url: the command line would show the password
+    # to `ps` (and --isolated, which would also ignore PIP_INDEX_URL, is therefore not used).
+    proc.run([tools.python(layout), "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
+              "--no-deps", "--only-binary=:all:", "--no-cache-dir", "--dest", dl, f"{project}=={version}"],
              log=log, what=f"downloading {project} {version} from the index",
-             env=proc.isolated_env({"PIP_CONFIG_FILE": os.devnull}), timeout=300)
+             env=proc.isolated_env({"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": idx.simple_url_with_auth(),
+                                    "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}), timeout=300)
     wheels = sorted(dl.glob("*.whl"))
     if len(wheels) != 1:
         raise StackError(f"expected one wheel of {project} {version} from the index, got {len(wheels)}", log)

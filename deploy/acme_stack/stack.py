@@ -142,7 +142,8 @@ def _summary(layout: Layout, db: postgres.Postgres, database_url: str, idx: inde
     else:
         rows.append(("postgres", db.url(masked=True),
                      f"credentials {r(db.credentials)}, log {r(db.log)}"))
-    rows.append(("index", idx.simple_url, f"credentials {r(idx.credentials)}, log {r(idx.log)}"))
+    rows.append(("index", idx.simple_url, f"deploy login (read-only) {r(idx.credentials)}, team publish logins "
+                                          f"{r(idx.teams)}/, log {r(idx.log)}"))
     if devstaff.credentials_file(layout).exists():
         rows.append(("staff", devstaff.EMAIL, f"password in {r(devstaff.credentials_file(layout))}"))
     rows.append(("roles", r(roles.secrets_dir(layout)), "one database login per service + the migrator (mode 600)"))

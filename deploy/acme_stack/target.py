@@ -5,14 +5,18 @@ By default the one `make up` runs (.run/index, login from .run/index/credentials
 
   ACME_INDEX_URL          its simple URL (…/simple/); may carry `user:password@`
   ACME_INDEX_UPLOAD_URL   where twine uploads; default: ACME_INDEX_URL without the trailing simple/
-  ACME_INDEX_USER         default: the user in ACME_INDEX_URL
-  ACME_INDEX_PASSWORD     default: the password in ACME_INDEX_URL
+  ACME_INDEX_USER         default: the user in ACME_INDEX_URL      } the read-only deploy login:
+  ACME_INDEX_PASSWORD     default: the password in ACME_INDEX_URL  } every download and listing
+  ACME_INDEX_PUBLISH_USER, ACME_INDEX_PUBLISH_PASSWORD   the owning team's publish login (CI secrets)
+  ACME_INDEX_TEAMS        or: a folder of publish logins, one file per team (`make test` hands one)
+With make up's index, the publish login is .run/index/teams/<owner of the library>.
 """
 from __future__ import annotations
 
 import os
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import config, index, proc
 from .config import Layout
@@ -26,6 +30,15 @@ class RemoteIndex(Index):
 
     simple: str = ""
     upload: str = ""
+    publish: tuple[str, str] | None = None  # ACME_INDEX_PUBLISH_USER / _PASSWORD
+
+    def publish_login(self, team: str) -> tuple[str, str]:
+        if self.publish:
+            return self.publish  # whose it is, the index decides: another team's login gets a 403
+        if self.teams is None:
+            raise StackError(f"no publish login: set ACME_INDEX_PUBLISH_USER and ACME_INDEX_PUBLISH_PASSWORD to "
+                             f"{team or 'the owning team'}'s login (or ACME_INDEX_TEAMS to a folder of team logins)")
+        return super().publish_login(team)
 
     @property
     def base_url(self) -> str:
@@ -65,8 +78,14 @@ def from_env() -> RemoteIndex | None:
     if not upload:
         base = path[: -len("simple/")] if path.endswith("/simple/") else path
         upload = urllib.parse.urlunsplit((parts.scheme, netloc, base, "", ""))
+    pub_user = os.environ.get("ACME_INDEX_PUBLISH_USER", "").strip()
+    pub_password = os.environ.get("ACME_INDEX_PUBLISH_PASSWORD", "")
+    if bool(pub_user) != bool(pub_password):
+        raise StackError("set both ACME_INDEX_PUBLISH_USER and ACME_INDEX_PUBLISH_PASSWORD, or neither")
+    teams = os.environ.get("ACME_INDEX_TEAMS", "").strip()
     return RemoteIndex(port=parts.port or 0, user=user, password=password, host=parts.hostname,
-                       simple=simple, upload=upload)
+                       simple=simple, upload=upload, publish=(pub_user, pub_password) if pub_user else None,
+                       teams=Path(teams) if teams else None)
 
 
 def select(layout: Layout) -> Index:

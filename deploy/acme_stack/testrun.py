@@ -129,10 +129,13 @@ class Runner:
         pg = self.cluster.info()
         return proc.isolated_env({
             "ACME_TEST_DATABASE_URL": pg.url("postgres"),
+            # The read-only deploy login (downloads); uploads take the owning team's publish login
+            # from ACME_TEST_INDEX_TEAMS/<team>.
             "ACME_TEST_INDEX_URL": self.idx.simple_url_with_auth(),
             "ACME_TEST_INDEX_UPLOAD_URL": self.idx.upload_url,
             "ACME_TEST_INDEX_USER": self.idx.user,
             "ACME_TEST_INDEX_PASSWORD": self.idx.password,
+            "ACME_TEST_INDEX_TEAMS": str(self.idx.teams),
             "ACME_TEST_TOOLS_BIN": str(self.layout.tools_bin),
             "ACME_TEST_SERVICE_VENVS": str(self.service_venvs),
             "ACME_REPO_ROOT": str(self.root),
@@ -172,9 +175,9 @@ class Runner:
 
     # -- installs (through the tracker so an abort kills them too) ----------------------------
     def uv(self, args: list, log: Path, cwd: Path | None = None) -> None:
-        env = proc.isolated_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
-        rc = self.tracker.run([tools.bin(self.layout, "uv"), *args], log=log, env=env, cwd=cwd or self.root,
-                              timeout=self.timeout)
+        # The index and its deploy login through the environment (UV_DEFAULT_INDEX), never argv.
+        rc = self.tracker.run([tools.bin(self.layout, "uv"), *args], log=log, env=venvs.uv_env(self.idx),
+                              cwd=cwd or self.root, timeout=self.timeout)
         if rc != 0:
             raise StackError(f"`uv {' '.join(str(a) for a in args[:2])}` failed (exit {rc})", log)
 
@@ -182,8 +185,7 @@ class Runner:
         self.uv(["venv", "--no-config", "--clear", "--quiet", "--python", sys.executable, venv], log)
 
     def install(self, venv: Path, args: list, log: Path) -> None:
-        self.uv(["pip", "install", "--no-config", "--python", venvs.py(venv), "--index-url",
-                 self.idx.simple_url_with_auth(), *args], log)
+        self.uv(["pip", "install", "--no-config", "--python", venvs.py(venv), *args], log)
 
     def prepare(self, suite: Suite, log: Path) -> Path:
         if suite.kind == "lib":
@@ -202,8 +204,7 @@ class Runner:
             lock = venvs.checked_lock(svc)
             self.new_venv(venv, log)
             # Exactly as `make up` builds it: the lock (hash-checked), then the service without deps.
-            self.uv(["pip", "sync", "--no-config", "--python", venvs.py(venv), "--index-url",
-                     self.idx.simple_url_with_auth(), "--require-hashes", lock], log)
+            self.uv(["pip", "sync", "--no-config", "--python", venvs.py(venv), "--require-hashes", lock], log)
             self.install(venv, ["--no-deps", "--reinstall-package", svc.name, svc.path], log)
             self.install(venv, ["pytest", "requests"], log)
             return venv
@@ -320,7 +321,7 @@ class Runner:
         self.cluster.ensure()
         ui.item(f"127.0.0.1:{self.cluster.port}")
         ui.step("throwaway package index on a free port…")
-        self.idx, _ = index.ensure(self.layout, proc.free_port())
+        self.idx, _ = index.ensure(self.layout, proc.free_port(), with_test_fixtures=True)
         ui.item(self.idx.simple_url)
         ui.step("mirroring third-party wheels…")
         ui.item(mirror.sync(self.layout, self.layout.log("mirror")))

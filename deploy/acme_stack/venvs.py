@@ -1,6 +1,7 @@
 """Service and test venvs built with uv from the private index only.
 
-Every uv call here runs with --no-config and without UV_*/PIP_* variables, so neither the
+Every uv call here runs with --no-config and without inherited UV_*/PIP_* variables (only
+UV_DEFAULT_INDEX, set to our index), so neither the
 machine's pip config nor a developer's uv.toml can add another index: what is installed is
 exactly what our index serves and the lock's hashes allow. Nothing is ever installed from libs/
 paths for services; they get the published wheels, like production would.
@@ -20,13 +21,20 @@ from .ui import StackError
 _STAMP = ".acme-fingerprint"
 
 
-def _env() -> dict[str, str]:
+def uv_env(idx: Index | None = None) -> dict[str, str]:
+    """The environment of every uv call: no UV_*/PIP_* from the caller, then only what we set.
+    The index (with the read-only deploy login) goes in UV_DEFAULT_INDEX (uv's documented equivalent
+    of --default-index/--index-url), never on the command line, where `ps` would show the password."""
     # Never let uv fetch an interpreter: the venv must use the machine's python3.
-    return proc.isolated_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
+    extra = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    if idx is not None:
+        extra["UV_DEFAULT_INDEX"] = idx.simple_url_with_auth()
+    return proc.isolated_env(extra)
 
 
-def uv(layout: Layout, *args, log: Path, what: str, cwd: Path | None = None, timeout: float = 900):
-    return proc.run([tools.bin(layout, "uv"), *args], log=log, what=what, env=_env(), cwd=cwd, timeout=timeout)
+def uv(layout: Layout, *args, log: Path, what: str, cwd: Path | None = None, timeout: float = 900,
+       idx: Index | None = None):
+    return proc.run([tools.bin(layout, "uv"), *args], log=log, what=what, env=uv_env(idx), cwd=cwd, timeout=timeout)
 
 
 def create(layout: Layout, venv: Path, log: Path) -> None:
@@ -40,8 +48,7 @@ def py(venv: Path) -> Path:
 
 
 def pip_install(layout: Layout, venv: Path, idx: Index, args: list, *, log: Path, what: str, cwd: Path | None = None):
-    uv(layout, "pip", "install", "--no-config", "--python", py(venv), "--index-url", idx.simple_url_with_auth(),
-       *args, log=log, what=what, cwd=cwd)
+    uv(layout, "pip", "install", "--no-config", "--python", py(venv), *args, log=log, what=what, cwd=cwd, idx=idx)
 
 
 def checked_lock(svc: projects.Project) -> Path:
@@ -88,8 +95,8 @@ def ensure_service(layout: Layout, svc: projects.Project, idx: Index, venv: Path
     # library rebuilt under the same version would otherwise stay stale in the venv.
     refresh += [a for name in acme_pins(lock) for a in ("--reinstall-package", name)]
     # sync (not install) so packages dropped from the lock leave the venv too.
-    uv(layout, "pip", "sync", "--no-config", "--python", py(venv), "--index-url", idx.simple_url_with_auth(),
-       "--require-hashes", *refresh, lock, log=log, what=f"installing services/{svc.dirname}/requirements.lock")
+    uv(layout, "pip", "sync", "--no-config", "--python", py(venv), "--require-hashes", *refresh, lock,
+       log=log, what=f"installing services/{svc.dirname}/requirements.lock", idx=idx)
     # The service itself, built with hatchling from our index. --reinstall-package also refreshes
     # uv's build cache, which otherwise only notices changes to pyproject.toml, not to src/.
     pip_install(layout, venv, idx, ["--no-deps", "--reinstall-package", svc.name, svc.path],
