@@ -245,11 +245,13 @@ class Launcher:
     def __init__(self, tmp: Path):
         self.tmp = tmp
         self.started: list[Service] = []
+        self.logins: dict[str, str] = {}   # administrator's database URL -> skewsvc's login on it
 
     def spawn(self, name: str, venv: Path, database_url: str) -> Service:
         port = free_port()
         env = _clean_env({
-            "DATABASE_URL": database_url,
+            # The service's own login role (see roles()), never the administrator's database_url.
+            "DATABASE_URL": self.logins[database_url],
             "ACME_SERVICE_NAME": name,
             "SKEWSVC_PORT": str(port),
             "ACME_BIND_HOST": "127.0.0.1",
@@ -343,13 +345,25 @@ def _live(report: dict) -> set[tuple]:
 # The drill
 # --------------------------------------------------------------------------------------------------
 
-def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_database):
+def roles(venv: Path, admin_url: str, secrets: Path) -> dict[str, str]:
+    """`acmectl roles apply` from a service venv, as `make up` does: {"migrator" | "skewsvc": DATABASE_URL}."""
+    env = _clean_env({"ACME_ADMIN_DATABASE_URL": admin_url})
+    _run([venv / "bin" / "acmectl", "roles", "apply", "--secrets", secrets], env=env, timeout=120)
+    return {p.name: _login(p)["DATABASE_URL"] for p in secrets.iterdir()}
+
+
+def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_database, tmp_path):
     db = make_database()
 
     # 1. Two services on 1.0.0, migrated, serving. -------------------------------------------------
+    # Roles as under `make up`: migrations run as the migrator (as the schema's owner), services as their
+    # own login; `db` (the administrator) is only used for the drill's own assertions.
     venv_a = drill.service_venv("skewsvc-a", "1.0.0")
     venv_b = drill.service_venv("skewsvc-b", "1.0.0")
-    res = drill.migrate("1.0.0", db)
+    logins = roles(venv_a, db, tmp_path / "logins")
+    launcher.logins[db] = logins["skewsvc"]
+    migrator = logins["migrator"]
+    res = drill.migrate("1.0.0", migrator)
     _assert_applied(res, "skewdemo (acme-skewdemo 1.0.0): applied skd0001")
     a = launcher.start("skewsvc-a", venv_a, db)
     b = launcher.start("skewsvc-b", venv_b, db)
@@ -360,9 +374,9 @@ def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_d
         assert svc.readyz()[0] == 200
 
     # 2. 1.1.0's expand revision: allowed while both run 1.0.0. -----------------------------------
-    _, report = drill.status("1.1.0", db)
+    _, report = drill.status("1.1.0", migrator)
     assert _live(report) == {("skewsvc-a", a.pid, "1.0.0"), ("skewsvc-b", b.pid, "1.0.0")}
-    res = drill.migrate("1.1.0", db)
+    res = drill.migrate("1.1.0", migrator)
     _assert_applied(res, "skewdemo (acme-skewdemo 1.1.0): applied skd0002")
     cherry = a.add_item("cherry")  # 1.0.0 code against the expanded schema
     for svc in (a, b):
@@ -382,7 +396,7 @@ def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_d
     assert b.get_items()[1][-1] == (probe, "probe-title"), "1.1.0 must read title"
     titles.append((probe, "probe-title"))
 
-    rc, report = drill.status("1.1.0", db)
+    rc, report = drill.status("1.1.0", migrator)
     assert rc == 0
     assert _live(report) == {("skewsvc-a", a.pid, "1.0.0"), ("skewsvc-b", b.pid, "1.1.0")}
     # Who is behind: A, and only A.
@@ -396,7 +410,7 @@ def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_d
     assert code == 503 and body["code"] == "platform.migrations_pending", body
     assert "acme-skewdemo 2.0.0 needs revision skd0003; database has skd0002" in body["detail"], body
 
-    rc, report = drill.status("2.0.0", db)
+    rc, report = drill.status("2.0.0", migrator)
     assert rc == 3, "status exits 3 while a revision of an installed domain is pending"
     blocking = [(f["service"], f["pid"], f["version"], f["revision"], f["min_compatible_version"])
                 for f in _findings(report, "blocks_contract")]
@@ -406,7 +420,7 @@ def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_d
     assert _behind(report) == {("skewsvc-a", a.pid, "acme-skewdemo", "1.0.0", "2.0.0"),
                                ("skewsvc-b", b.pid, "acme-skewdemo", "1.1.0", "2.0.0")}, report["skew"]
 
-    res = drill.migrate("2.0.0", db)
+    res = drill.migrate("2.0.0", migrator)
     assert res.returncode != 0, f"contract applied although skewsvc-a runs 1.0.0:\n{res.stdout}"
     assert ("contract revision skd0003 requires acme-skewdemo >= 1.1.0" in res.stderr
             and f"skewsvc-a on {report['instances'][0]['host']} (pid {a.pid}) runs acme-skewdemo 1.0.0" in res.stderr
@@ -419,7 +433,7 @@ def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_d
 
     # 4. Upgrade A to 1.1.0 -> the contract applies. ----------------------------------------------
     a = _restart_on(launcher, drill, a, "1.1.0")
-    res = drill.migrate("2.0.0", db)
+    res = drill.migrate("2.0.0", migrator)
     _assert_applied(res, "skewdemo (acme-skewdemo 2.0.0): applied skd0003")
     assert _sql(db, "SELECT revision, phase, applied_by_version, min_compatible_version, forced "
                     "FROM skewdemo.acme_migration_ledger ORDER BY revision") == [
@@ -454,7 +468,7 @@ def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_d
             "acme-skewdemo >= 1.1.0 (contract revision skd0003 is applied)") in log, log[-4000:]
     assert _sql(db, "SELECT count(*) FROM acme_platform.instances WHERE service = 'skewsvc-old'") == [(0,)]
 
-    rc, report = drill.status("2.0.0", db)
+    rc, report = drill.status("2.0.0", migrator)
     assert rc == 0
     assert report["database"]["skewdemo"]["required_minimum"] == "1.1.0"
     assert _live(report) == {("skewsvc-a", a.pid, "1.1.0"), ("skewsvc-b", b.pid, "1.1.0"),
@@ -465,10 +479,10 @@ def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_d
 def test_skew_drill_killed_instance_stops_blocking_after_the_heartbeat_window(drill, launcher, make_database):
     # 6. On its own database: 1.1.0's schema, one 1.0.0 instance that blocks 2.0.0's contract. ------
     db = make_database()
-    res = drill.migrate("1.1.0", db)
+    res = drill.migrate("1.1.0", migrator)
     assert res.returncode == 0, res.stdout + res.stderr
     doomed = launcher.start("skewsvc-doomed", drill.service_venv("skewsvc-doomed", "1.0.0"), db)
-    res = drill.migrate("2.0.0", db)
+    res = drill.migrate("2.0.0", migrator)
     assert res.returncode != 0 and "skewsvc-doomed on" in res.stderr and f"(pid {doomed.pid})" in res.stderr, \
         res.stdout + res.stderr
 
@@ -479,7 +493,7 @@ def test_skew_drill_killed_instance_stops_blocking_after_the_heartbeat_window(dr
 
     deadline = killed_at + STALE_AFTER + 30
     while True:
-        _, report = drill.status("2.0.0", db)
+        _, report = drill.status("2.0.0", migrator)
         if not any(i["service"] == "skewsvc-doomed" for i in report["instances"]):
             break
         assert time.monotonic() < deadline, f"killed instance still live {time.monotonic() - killed_at:.0f}s later"
@@ -490,6 +504,6 @@ def test_skew_drill_killed_instance_stops_blocking_after_the_heartbeat_window(dr
     assert age and age[0][0] >= STALE_AFTER, age
     assert _findings(report, "blocks_contract") == [], report["skew"]
 
-    res = drill.migrate("2.0.0", db)
+    res = drill.migrate("2.0.0", migrator)
     assert res.returncode == 0 and "applied skd0003" in res.stdout, res.stdout + res.stderr
     assert _sql(db, "SELECT forced FROM skewdemo.acme_migration_ledger WHERE revision = 'skd0003'") == [(False,)]

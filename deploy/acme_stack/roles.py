@@ -30,7 +30,10 @@ def apply(layout: Layout, targets: list[tuple[str, Path]], admin_url: str) -> li
         env = proc.isolated_env({"ACME_ADMIN_DATABASE_URL": admin_url, "VIRTUAL_ENV": str(venv)})
         proc.run([acmectl, "roles", "apply", "--secrets", secrets_dir(layout)], log=log,
                  what=f"acmectl roles apply ({name})", env=env, timeout=300)
-        done.append(f"{name}: roles applied (log {log.name})")
+        # apply runs every time (it is idempotent and also repairs drift); its last line counts the steps.
+        summary = [line for line in log.read_text().splitlines() if line.startswith("roles: ")][-1:]
+        steps = summary[0].split()[1] if summary else "?"
+        done.append(f"{name}: " + ("already up, nothing to do" if steps == "0" else f"{steps} role step(s) applied"))
     return done
 
 
