@@ -476,12 +476,17 @@ def test_skew_drill_expand_contract_across_live_services(drill, launcher, make_d
     assert {f["kind"] for f in report["skew"]} == {"behind"}, report["skew"]
 
 
-def test_skew_drill_killed_instance_stops_blocking_after_the_heartbeat_window(drill, launcher, make_database):
+def test_skew_drill_killed_instance_stops_blocking_after_the_heartbeat_window(drill, launcher, make_database,
+                                                                              tmp_path):
     # 6. On its own database: 1.1.0's schema, one 1.0.0 instance that blocks 2.0.0's contract. ------
     db = make_database()
+    venv = drill.service_venv("skewsvc-doomed", "1.0.0")
+    logins = roles(venv, db, tmp_path / "logins")
+    launcher.logins[db] = logins["skewsvc"]
+    migrator = logins["migrator"]
     res = drill.migrate("1.1.0", migrator)
     assert res.returncode == 0, res.stdout + res.stderr
-    doomed = launcher.start("skewsvc-doomed", drill.service_venv("skewsvc-doomed", "1.0.0"), db)
+    doomed = launcher.start("skewsvc-doomed", venv, db)
     res = drill.migrate("2.0.0", migrator)
     assert res.returncode != 0 and "skewsvc-doomed on" in res.stderr and f"(pid {doomed.pid})" in res.stderr, \
         res.stdout + res.stderr
