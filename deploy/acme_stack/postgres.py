@@ -65,18 +65,38 @@ def masked(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+SERVER_USER = "postgres"
+
+
 def _as_server_user() -> tuple[list[str], int | None, int | None]:
     """Command prefix plus uid/gid that own the data dir."""
     if os.geteuid() != 0:
         return [], None, None
     try:
-        pw = pwd.getpwnam("postgres")
+        pw = pwd.getpwnam(SERVER_USER)
     except KeyError:
-        raise StackError("running as root but there is no OS user `postgres` to run the cluster as "
-                         "(apt-get install postgresql creates it, or set DATABASE_URL)")
+        pw = _create_server_user()
     if not shutil.which("runuser"):
         raise StackError("running as root needs `runuser` (util-linux) to start PostgreSQL as `postgres`")
-    return ["runuser", "-u", "postgres", "--"], pw.pw_uid, pw.pw_gid
+    return ["runuser", "-u", SERVER_USER, "--"], pw.pw_uid, pw.pw_gid
+
+
+def _create_server_user() -> pwd.struct_passwd:
+    """Root on a machine without the postgresql package (so with the embedded server): the system
+    account that package would have made, without a login shell or home. Debian's package reuses an
+    existing `postgres` account if it is installed later."""
+    useradd = shutil.which("useradd") or ("/usr/sbin/useradd" if os.access("/usr/sbin/useradd", os.X_OK) else None)
+    if useradd is None:
+        raise StackError("running as root but there is no OS user `postgres` to run the cluster as, and no "
+                         "`useradd` to create it: create a system user `postgres`, or set DATABASE_URL")
+    res = proc.capture([useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", "--comment", "PostgreSQL server (created by acme make up)",
+                        SERVER_USER], cwd=Path("/"))
+    if res.returncode != 0:
+        raise StackError(f"creating the system user `postgres` failed: "
+                         f"{((res.stderr or res.stdout).strip().splitlines() or [f'exit {res.returncode}'])[-1]}")
+    print(f"      created the system user `{SERVER_USER}` (PostgreSQL refuses to run as root)", flush=True)
+    return pwd.getpwnam(SERVER_USER)
 
 
 def read_credentials(path: Path) -> dict[str, str]:
