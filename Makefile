@@ -1,6 +1,6 @@
 # Acme Platform: local stack and test entry points.
 # Everything is done by the stdlib-only orchestrator in deploy/acme_stack (see deploy/README.md);
-# these targets only name its commands. Needs python3 >= 3.11 and the PostgreSQL server binaries.
+# these targets only name its commands. Needs python3 >= 3.11 (PostgreSQL: the system's, else an embedded one).
 
 PYTHON ?= python3
 STACK  := $(PYTHON) deploy/stack.py

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 import urllib.error
@@ -21,131 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, service_spec
+from conftest import service_spec
 from ps_sampler import PsSampler, passwords
+from stack_support import Stack, explain, processes_inside, sigterm_as_interrupt
 
 pytestmark = pytest.mark.slow
-
-STEP_TIMEOUT = 900
-
-
-def _overlay(src: Path, dest: Path) -> None:
-    """Copy the files a commit of the working tree would contain (tracked + untracked-not-ignored).
-    copyfile (not copy2): fresh mtimes, as a real clone has."""
-    out = subprocess.run(["git", "-C", str(src), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         check=True, capture_output=True).stdout.decode()
-    for rel in filter(None, out.split("\0")):
-        s = src / rel
-        if not s.is_file():
-            continue
-        d = dest / rel
-        d.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(s, d)
-        shutil.copymode(s, d)
-
-
-def _clean_env(extra: dict[str, str]) -> dict[str, str]:
-    venv = os.environ.get("VIRTUAL_ENV", "")
-    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if not venv or not p.startswith(venv)]
-    env = {k: v for k, v in os.environ.items()
-           if (k == "UV_CACHE_DIR" or not k.startswith(("PIP_", "UV_", "ACME_")))
-           and k not in ("VIRTUAL_ENV", "DATABASE_URL", "PYTHONPATH", "MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
-    env["PATH"] = os.pathsep.join(path)
-    tools_bin = os.environ.get("ACME_TEST_TOOLS_BIN")
-    if tools_bin:
-        # Reuse the already-installed tools venv instead of reinstalling it in the clone (~25 s).
-        env["ACME_TOOLS_VENV"] = str(Path(tools_bin).parent)
-    env.update(extra)
-    return env
-
-
-def _processes_inside(root: Path) -> list[str]:
-    """Every process whose cwd or command line points inside `root`."""
-    found = []
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if str(root) in cmdline or cwd == str(root) or cwd.startswith(str(root) + "/"):
-            found.append(f"{entry.name}: {cmdline.strip()[:200]} (cwd {cwd})")
-    return found
-
-
-def _sigterm_as_interrupt(signum, frame):
-    # `make test` stops a suite with SIGTERM; raising lets the fixture's finally run `make down`.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-class Stack:
-    def __init__(self, repo_root: Path):
-        self.base = Path(tempfile.mkdtemp(prefix="acme-stack-test-"))
-        os.chmod(self.base, 0o755)  # the postgres OS user must traverse into the clone's .run/
-        self.root = self.base / "repo"
-        self.env: dict[str, str] = {}
-        subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(repo_root), str(self.root)],
-                       check=True, capture_output=True)
-        _overlay(repo_root, self.root)
-        self.ports = {"ACME_PG_PORT": free_port(), "ACME_INDEX_PORT": free_port()}
-        self.services = sorted(p.parent.name for p in (self.root / "services").glob("*/pyproject.toml"))
-        for name in self.services:
-            self.ports[service_spec(self.root, name)["port_env"]] = free_port()
-        self.env = _clean_env({k: str(v) for k, v in self.ports.items()})
-
-    def make(self, target: str) -> subprocess.CompletedProcess:
-        # Own process group: if we are interrupted mid-`make up`, the whole orchestrator stops
-        # (not just `make`) before teardown runs `make down`.
-        p = subprocess.Popen(["make", "--no-print-directory", target], cwd=self.root, env=self.env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
-        try:
-            out, err = p.communicate(timeout=STEP_TIMEOUT)
-        except BaseException:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            p.communicate()
-            raise
-        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
-
-    def pids(self) -> dict[str, str]:
-        pids = {p.stem: p.read_text().strip() for p in (self.root / ".run" / "pids").glob("*.pid")}
-        pm = self.root / ".run" / "postgres" / "data" / "postmaster.pid"
-        if pm.exists():
-            pids["postgres"] = pm.read_text().splitlines()[0]
-        return pids
-
-    def credentials(self) -> tuple[str, str]:
-        creds = dict(line.split("=", 1) for line in (self.root / ".run/index/credentials").read_text().splitlines()
-                     if "=" in line and not line.startswith("#"))
-        return creds["ACME_INDEX_USER"], creds["ACME_INDEX_PASSWORD"]
-
-    def teardown(self) -> None:
-        try:
-            if self.root.exists():
-                self.make("down")
-        finally:
-            # Belt and braces: nothing started from the clone may outlive the test.
-            for line in _processes_inside(self.base):
-                try:
-                    os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            shutil.rmtree(self.base, ignore_errors=True)
-
-
-def _explain(res: subprocess.CompletedProcess) -> str:
-    return f"exit {res.returncode}\n--- stdout ---\n{res.stdout[-6000:]}\n--- stderr ---\n{res.stderr[-6000:]}"
 
 
 @pytest.fixture(scope="module")
 def stack(repo_root):
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     s = None
     try:
         s = Stack(repo_root)
@@ -161,7 +44,7 @@ def stack(repo_root):
 
 def test_make_up_starts_the_stack_and_names_its_addresses(stack):
     res = stack.first_up
-    assert res.returncode == 0, _explain(res)
+    assert res.returncode == 0, explain(res)
     assert f"127.0.0.1:{stack.ports['ACME_INDEX_PORT']}" in res.stdout
     assert f"127.0.0.1:{stack.ports['ACME_PG_PORT']}" in res.stdout
     assert "****" in res.stdout, "the Postgres password must be masked in the summary"
@@ -172,14 +55,16 @@ def test_make_up_starts_the_stack_and_names_its_addresses(stack):
 
 
 def _credential_files(stack) -> list[Path]:
+    # The database logins `acmectl roles apply` wrote (migrator, one per service) count as credentials too.
     return [stack.root / ".run/index/credentials", stack.root / ".run/postgres/credentials",
-            *sorted((stack.root / ".run/index/teams").iterdir())]
+            *sorted((stack.root / ".run/index/teams").iterdir()), *sorted((stack.root / ".run/postgres/roles").iterdir())]
 
 
 def test_credentials_files_are_private(stack):
     files = _credential_files(stack)
     # One publish login per team that owns a library (derived from the libraries' declarations).
     teams = {f.name for f in files if f.parent.name == "teams"}
+    assert {f.name for f in files if f.parent.name == "roles"} == {"migrator", "storefront", "backoffice", "fulfillment"}
     owners = set()
     for pyproject in (stack.root / "libs").glob("*/pyproject.toml"):
         owners.add(tomllib.loads(pyproject.read_text())["tool"]["acme"]["library"]["owner"])
@@ -211,7 +96,7 @@ def test_no_password_on_any_command_line_during_make_up(stack):
 def test_second_make_up_does_nothing(stack):
     before = stack.pids()
     res = stack.make("up")
-    assert res.returncode == 0, _explain(res)
+    assert res.returncode == 0, explain(res)
     steps = [line for line in res.stdout.splitlines() if line.startswith("      ")]
     changed = [line for line in steps
                if "nothing to" not in line and not line.strip().startswith("warning:")]
@@ -304,7 +189,7 @@ def test_wheels_are_reproducible_across_builds_and_clones(stack, repo_root, tmp_
 
 def test_make_status_lists_everything(stack):
     res = stack.make("status")
-    assert res.returncode == 0, _explain(res)
+    assert res.returncode == 0, explain(res)
     lines = res.stdout.splitlines()
     for name in ["postgres", "index", *stack.services]:
         row = [line for line in lines if line.split() and line.split()[0] == name]
@@ -313,11 +198,11 @@ def test_make_status_lists_everything(stack):
 
 def test_make_down_leaves_nothing_running(stack):
     res = stack.make("down")
-    assert res.returncode == 0, _explain(res)
+    assert res.returncode == 0, explain(res)
     deadline = time.monotonic() + 10
-    while _processes_inside(stack.base) and time.monotonic() < deadline:
+    while processes_inside(stack.base) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _processes_inside(stack.base) == []
+    assert processes_inside(stack.base) == []
     import socket
     for name, port in stack.ports.items():
         with socket.socket() as s:

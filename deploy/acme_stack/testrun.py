@@ -319,7 +319,7 @@ class Runner:
         ui.step("throwaway PostgreSQL on a free port…")
         self.cluster = postgres.Cluster(self.layout, proc.free_port(), throwaway=True)
         self.cluster.ensure()
-        ui.item(f"127.0.0.1:{self.cluster.port}")
+        ui.item(f"127.0.0.1:{self.cluster.port} ({self.cluster.server.describe()})")
         ui.step("throwaway package index on a free port…")
         self.idx, _ = index.ensure(self.layout, proc.free_port(), with_test_fixtures=True)
         ui.item(self.idx.simple_url)

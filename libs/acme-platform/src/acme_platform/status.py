@@ -32,6 +32,7 @@ def collect_status(database_url: str) -> dict:
     engine = sa.create_engine(to_sqlalchemy_url(database_url), poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
+            server_version = conn.exec_driver_sql("SHOW server_version").scalar()
             instances = live_instances(conn)
             installed, database, skew = [], {}, []
             for spec in specs:
@@ -87,6 +88,7 @@ def collect_status(database_url: str) -> dict:
         engine.dispose()
     now = datetime.now(timezone.utc)
     return {
+        "server": f"PostgreSQL {server_version}",
         "roles": roles_drift(database_url),
         "installed": installed,
         "database": database,
@@ -126,7 +128,7 @@ def _describe(finding: dict) -> str:
 
 
 def render_text(report: dict) -> str:
-    lines = ["DOMAINS (this environment)",
+    lines = [f"DATABASE SERVER  {report['server']}", "", "DOMAINS (this environment)",
              f"  {'DOMAIN':<10} {'PACKAGE':<16} {'VERSION':<9} {'HEAD':<14} {'DATABASE':<14} STATE"]
     for r in report["installed"]:
         lines.append(f"  {r['domain']:<10} {r['package']:<16} {r['version']:<9} {','.join(r['head']) or '-':<14} "
