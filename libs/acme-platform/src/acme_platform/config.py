@@ -29,6 +29,13 @@ class Settings:
     # A round trip per checkout; only needed where idle connections can die without the server
     # saying so (see db.py). Off: the free socket check catches restarts and terminated sessions.
     pool_pre_ping: bool = False
+    # Consumers (events/consumer.py): how often a failing handler is tried before its event becomes a
+    # dead letter, the first pause between tries (doubling, at most events_retry_backoff_max), and the
+    # lag behind which a service that runs a consumer is not ready.
+    events_max_attempts: int = 5
+    events_retry_backoff: float = 0.2
+    events_retry_backoff_max: float = 5.0
+    events_max_lag_seconds: float = 60.0
 
     @property
     def application_name(self) -> str:
@@ -131,4 +138,8 @@ def load_settings(
         lock_timeout_ms=_int(env, "ACME_DB_LOCK_TIMEOUT_MS", 3000, 0, 3_600_000),
         idle_in_transaction_timeout_ms=_int(env, "ACME_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 0, 3_600_000),
         pool_pre_ping=_bool(env, "ACME_DB_PRE_PING", False),
+        events_max_attempts=_int(env, "ACME_EVENTS_MAX_ATTEMPTS", 5, 1, 100),
+        events_retry_backoff=_float(env, "ACME_EVENTS_RETRY_BACKOFF", 0.2, 0.0, 60),
+        events_retry_backoff_max=_float(env, "ACME_EVENTS_RETRY_BACKOFF_MAX", 5.0, 0.0, 3600),
+        events_max_lag_seconds=_float(env, "ACME_EVENTS_MAX_LAG_SECONDS", 60.0, 1.0, 86400),
     )
