@@ -36,6 +36,12 @@ class Settings:
     events_retry_backoff: float = 0.2
     events_retry_backoff_max: float = 5.0
     events_max_lag_seconds: float = 60.0
+    # The LISTEN connection proves itself live with a round trip every listener_ping_interval seconds
+    # and is dropped when one takes longer than listener_ping_timeout; invalidating caches are bypassed
+    # from interval + timeout after the last proof, and no cached entry is older than cache_max_age.
+    listener_ping_interval: float = 1.0
+    listener_ping_timeout: float = 2.0
+    cache_max_age: float = 30.0
 
     @property
     def application_name(self) -> str:
@@ -142,4 +148,7 @@ def load_settings(
         events_retry_backoff=_float(env, "ACME_EVENTS_RETRY_BACKOFF", 0.2, 0.0, 60),
         events_retry_backoff_max=_float(env, "ACME_EVENTS_RETRY_BACKOFF_MAX", 5.0, 0.0, 3600),
         events_max_lag_seconds=_float(env, "ACME_EVENTS_MAX_LAG_SECONDS", 60.0, 1.0, 86400),
+        listener_ping_interval=_float(env, "ACME_LISTENER_PING_INTERVAL", 1.0, 0.1, 60),
+        listener_ping_timeout=_float(env, "ACME_LISTENER_PING_TIMEOUT", 2.0, 0.1, 60),
+        cache_max_age=_float(env, "ACME_CACHE_MAX_AGE", 30.0, 0.0, 86400),
     )

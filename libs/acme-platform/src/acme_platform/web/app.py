@@ -47,6 +47,9 @@ class Platform:
                 self._listener = ChangeListener(
                     self.settings.database_url,
                     application_name=f"{self.settings.application_name}/listener"[:63],
+                    ping_interval=self.settings.listener_ping_interval,
+                    ping_timeout=self.settings.listener_ping_timeout,
+                    max_entry_age=self.settings.cache_max_age,
                 ).start()
                 self._listener_pid = os.getpid()
             return self._listener
