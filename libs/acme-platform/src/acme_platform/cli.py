@@ -157,6 +157,110 @@ def roles_apply_cmd(secrets_dir: str | None) -> None:
     click.echo(f"roles: {len(done.steps)} step(s) applied")
 
 
+@main.group("events", invoke_without_command=True,
+            help="Consumer groups with their lag, and dead letters: list, show, replay, discard.")
+@click.pass_context
+def events(ctx: click.Context) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from .events.dead_letters import list_dead_letters
+    from .events.lag import all_groups_lag
+
+    def overview(conn):
+        return all_groups_lag(conn), list_dead_letters(conn)
+
+    lags, letters = _events_db(overview)
+    click.echo("consumer groups:" if lags else "consumer groups: none")
+    for lag in lags:
+        click.echo(f"  {lag.group:<20} {lag.domain:<12} {lag.events:>7} event(s) behind  {lag.seconds:>8.1f} s  "
+                   f"{lag.dead_letters} open dead letter(s)")
+    _echo_dead_letters(letters)
+
+
+def _events_db(work, *, write: bool = False):
+    """Run `work(connection)` against DATABASE_URL (one transaction); errors become one line."""
+    from .config import to_sqlalchemy_url
+    from .events.dead_letters import DeadLetterError
+
+    import sqlalchemy as sa
+
+    settings = _settings()
+    engine = sa.create_engine(to_sqlalchemy_url(settings.database_url), poolclass=sa.pool.NullPool)
+    try:
+        with (engine.begin() if write else engine.connect()) as conn:
+            return work(conn)
+    except DeadLetterError as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        raise click.ClickException(f"cannot read events: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+
+
+def _parsed(parse, raw: str):
+    """Bad input is refused before anything connects, in one line."""
+    from .events.dead_letters import DeadLetterError
+
+    try:
+        return parse(raw)
+    except DeadLetterError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _echo_dead_letters(letters: list[dict]) -> None:
+    click.echo(f"dead letters: {len(letters)}" + ("" if letters else " (none open)"))
+    for d in letters:
+        click.echo(f"  #{d['id']:<6} {d['status']:<9} {d['consumer_group']:<16} {d['domain']}:{d['event_id']:<8} "
+                   f"{d['topic']:<28} key={d['key']} attempts={d['attempts']}  {d['error']}")
+
+
+@events.command("list", help="Open dead letters (dead or waiting for replay); --all includes replayed and discarded.")
+@click.option("--group", default=None, help="Only this consumer group.")
+@click.option("--all", "include_closed", is_flag=True, help="Also replayed and discarded ones.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def events_list(group: str | None, include_closed: bool, as_json: bool) -> None:
+    from .events.dead_letters import list_dead_letters
+
+    letters = _events_db(lambda conn: list_dead_letters(conn, group=group, include_closed=include_closed))
+    if as_json:
+        click.echo(json.dumps(letters, indent=2, default=str))
+    else:
+        _echo_dead_letters(letters)
+
+
+@events.command("show", help="One dead letter with its payload and error.")
+@click.argument("dead_letter_id")
+def events_show(dead_letter_id: str) -> None:
+    from .events.dead_letters import get_dead_letter, parse_id
+
+    wanted = _parsed(parse_id, dead_letter_id)
+    letter = _events_db(lambda conn: get_dead_letter(conn, wanted))
+    click.echo(json.dumps(letter, indent=2, default=str))
+
+
+@events.command("replay", help="Hand a dead letter to its consumer group again (optionally with a corrected payload).")
+@click.argument("dead_letter_id")
+@click.option("--payload", default=None, help="Replace the event's payload with this JSON object first.")
+def events_replay(dead_letter_id: str, payload: str | None) -> None:
+    from .events.dead_letters import parse_id, parse_payload, request_replay
+
+    wanted = _parsed(parse_id, dead_letter_id)
+    corrected = None if payload is None else _parsed(parse_payload, payload)
+    letter = _events_db(lambda conn: request_replay(conn, wanted, corrected), write=True)
+    click.echo(f"dead letter {letter['id']}: replay requested; consumer group {letter['consumer_group']} "
+               f"takes it on its next run (status becomes replayed, or dead with the new error)")
+
+
+@events.command("discard", help="Give up on a dead letter for good (kept, marked discarded).")
+@click.argument("dead_letter_id")
+def events_discard(dead_letter_id: str) -> None:
+    from .events.dead_letters import discard, parse_id
+
+    wanted = _parsed(parse_id, dead_letter_id)
+    letter = _events_db(lambda conn: discard(conn, wanted), write=True)
+    click.echo(f"dead letter {letter['id']}: discarded")
+
+
 def _load_domain_commands() -> None:
     # Domains contribute their own commands (identity adds `create-staff`) without the platform
     # depending on them.

@@ -29,6 +29,19 @@ class Settings:
     # A round trip per checkout; only needed where idle connections can die without the server
     # saying so (see db.py). Off: the free socket check catches restarts and terminated sessions.
     pool_pre_ping: bool = False
+    # Consumers (events/consumer.py): how often a failing handler is tried before its event becomes a
+    # dead letter, the first pause between tries (doubling, at most events_retry_backoff_max), and the
+    # lag behind which a service that runs a consumer is not ready.
+    events_max_attempts: int = 5
+    events_retry_backoff: float = 0.2
+    events_retry_backoff_max: float = 5.0
+    events_max_lag_seconds: float = 60.0
+    # The LISTEN connection proves itself live with a round trip every listener_ping_interval seconds
+    # and is dropped when one takes longer than listener_ping_timeout; invalidating caches are bypassed
+    # from interval + timeout after the last proof, and no cached entry is older than cache_max_age.
+    listener_ping_interval: float = 1.0
+    listener_ping_timeout: float = 2.0
+    cache_max_age: float = 30.0
 
     @property
     def application_name(self) -> str:
@@ -131,4 +144,11 @@ def load_settings(
         lock_timeout_ms=_int(env, "ACME_DB_LOCK_TIMEOUT_MS", 3000, 0, 3_600_000),
         idle_in_transaction_timeout_ms=_int(env, "ACME_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 0, 3_600_000),
         pool_pre_ping=_bool(env, "ACME_DB_PRE_PING", False),
+        events_max_attempts=_int(env, "ACME_EVENTS_MAX_ATTEMPTS", 5, 1, 100),
+        events_retry_backoff=_float(env, "ACME_EVENTS_RETRY_BACKOFF", 0.2, 0.0, 60),
+        events_retry_backoff_max=_float(env, "ACME_EVENTS_RETRY_BACKOFF_MAX", 5.0, 0.0, 3600),
+        events_max_lag_seconds=_float(env, "ACME_EVENTS_MAX_LAG_SECONDS", 60.0, 1.0, 86400),
+        listener_ping_interval=_float(env, "ACME_LISTENER_PING_INTERVAL", 1.0, 0.1, 60),
+        listener_ping_timeout=_float(env, "ACME_LISTENER_PING_TIMEOUT", 2.0, 0.1, 60),
+        cache_max_age=_float(env, "ACME_CACHE_MAX_AGE", 30.0, 0.0, 86400),
     )

@@ -49,9 +49,11 @@ PLATFORM_DOMAIN = DomainSpec(
     schema="acme_platform",
     migrations="acme_platform._schema",
     privileges=Privileges(
-        read=(table("instances", "SELECT"), table("consumer_offsets", "SELECT")),
-        # Every service registers itself and heartbeats; consumers move their offsets.
-        write=(table("instances", "INSERT", "UPDATE", "DELETE"), table("consumer_offsets", "INSERT", "UPDATE")),
+        read=(table("instances", "SELECT"), table("consumer_offsets", "SELECT"), table("dead_letters", "SELECT")),
+        # Every service registers itself and heartbeats; consumers move their offsets, park events that
+        # keep failing as dead letters and mark replayed ones (operators' acmectl runs as the owner).
+        write=(table("instances", "INSERT", "UPDATE", "DELETE"), table("consumer_offsets", "INSERT", "UPDATE"),
+               table("dead_letters", "INSERT", "UPDATE")),
     ),
 )
 

@@ -14,7 +14,8 @@ for _outcome in ("fulfilled", "skipped", "missing"):
 
 HANDLER_ERRORS = Counter(
     "fulfillment_handler_errors_total",
-    "Handler failures (the event is retried after the poll interval; a steady rise means a stuck consumer)",
+    "Handler failures (retried with backoff, then dead-lettered: see acme_events_retries_total and "
+    "acme_events_dead_letters_total)",
 )
 LAG = Histogram(
     "fulfillment_event_lag_seconds",

@@ -3,16 +3,29 @@
 Used to drop cached copies the moment another process commits a change, and to wake consumers
 without polling. If the connection drops, notifications sent meanwhile are lost, so on every
 (re)connect the listener calls its reset callbacks: caches flush, consumers catch up from offsets.
+
+A LISTEN connection can also stall without dropping: a half-open TCP connection, a backend that stopped
+(SIGSTOP), a host that vanished. Nothing arrives, which looks exactly like "nothing changed". So the
+listener proves its connection live: every `ping_interval` seconds it sends a NOTIFY on its own
+connection to a channel only it listens on and must see it come back within `ping_timeout`; otherwise it
+drops the connection and reconnects (resetting). `connected` is true only while the last proof is
+younger than ping_interval + ping_timeout, whatever the listener thread is doing, so caches stop
+trusting a stalled listener within that bound even before it reconnects. TCP keepalives and
+tcp_user_timeout make the kernel give up on a dead peer too.
 """
 from __future__ import annotations
 
 import json
 import logging
+import select
 import threading
+import time
+import uuid
 from collections import defaultdict
 from typing import Callable
 
 import psycopg
+from psycopg import pq
 
 from ..config import to_libpq_url
 from .outbox import NOTIFY_CHANNEL
@@ -22,10 +35,27 @@ log = logging.getLogger(__name__)
 KeyCallback = Callable[[str | None], None]   # key, or None meaning "anything of this topic changed"
 
 
+class ListenerStalled(RuntimeError):
+    """The LISTEN connection did not answer a round trip in time."""
+
+
+# libpq's TCP settings for the LISTEN connection: a peer that stops answering is given up after about
+# 5 s of unacknowledged data (tcp_user_timeout) or 3 + 2 x 1 s of silent keepalive probes.
+_TCP = {"keepalives": 1, "keepalives_idle": 3, "keepalives_interval": 1, "keepalives_count": 2,
+        "tcp_user_timeout": 5000, "connect_timeout": 5}
+
+
 class ChangeListener:
     def __init__(self, database_url: str, *, application_name: str = "acme-listener",
-                 reconnect_delay: float = 0.5, channel: str = NOTIFY_CHANNEL):
+                 reconnect_delay: float = 0.5, channel: str = NOTIFY_CHANNEL, ping_interval: float = 1.0,
+                 ping_timeout: float = 2.0, max_entry_age: float = 30.0):
         self._url = to_libpq_url(database_url)
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        # Caches built on this listener keep no entry longer than this (InvalidatingCache's default).
+        self.max_entry_age = max_entry_age
+        self._proven_at = 0.0      # monotonic time of the last round trip seen on the connection
+        self.stalls = 0
         self._application_name = application_name
         self._reconnect_delay = reconnect_delay
         self._channel = channel
@@ -39,8 +69,14 @@ class ChangeListener:
 
     @property
     def connected(self) -> bool:
-        """While False, notifications may be missed: caches must not trust or store entries."""
-        return self._connected.is_set()
+        """Connected AND proven live recently. While False, notifications may be missed: caches must not
+        trust or store entries."""
+        return self._connected.is_set() and time.monotonic() - self._proven_at <= self.stale_after
+
+    @property
+    def stale_after(self) -> float:
+        """Seconds after the last round trip from which the connection is no longer trusted."""
+        return self._ping_interval + self._ping_timeout
 
     def subscribe(self, topic: str, callback: KeyCallback) -> None:
         self._subscribers[topic].append(callback)
@@ -58,13 +94,7 @@ class ChangeListener:
         return self._connected.wait(timeout)
 
     def stop(self) -> None:
-        self._stop.set()
-        conn = self._conn
-        if conn is not None:
-            try:
-                conn.cancel_safe() if hasattr(conn, "cancel_safe") else conn.cancel()
-            except Exception:
-                pass
+        self._stop.set()    # the loop looks at it at least every 0.25 s
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -82,28 +112,75 @@ class ChangeListener:
     # -- internals ---------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
+            conn = None
             try:
-                with psycopg.connect(self._url, autocommit=True,
-                                     application_name=self._application_name) as conn:
-                    self._conn = conn
-                    conn.execute(f'LISTEN "{self._channel}"')
-                    # Flush before declaring ourselves connected: caches refuse stores while we are
-                    # disconnected, so nothing from before the outage can be served after it.
-                    self._reset()
-                    self._connected.set()
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.25):
-                            self._dispatch(note.payload)
+                conn = psycopg.connect(self._url, autocommit=True, application_name=self._application_name, **_TCP)
+                self._conn = conn
+                self._listen(conn)
             except Exception as exc:
                 if self._stop.is_set():
                     break
-                log.warning("change listener lost its connection (%s); reconnecting", exc)
+                if isinstance(exc, ListenerStalled):
+                    self.stalls += 1
+                log.warning("change listener lost its connection (%s); reconnecting",
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
             finally:
                 self._connected.clear()
                 self._conn = None
+                if conn is not None:
+                    try:
+                        conn.close()    # never waits for the server: a stalled one would not answer
+                    except Exception:
+                        pass
             if not self._stop.is_set():
                 self.reconnects += 1
                 self._stop.wait(self._reconnect_delay)
+
+    def _listen(self, conn: psycopg.Connection) -> None:
+        """LISTEN, then read notifications and prove the connection live with a NOTIFY to itself.
+
+        Driven through libpq's asynchronous calls (send, consume, poll the socket with a timeout), so
+        a backend that stops answering can never block this thread: the missing answer is noticed."""
+        ping_channel = f"acme_ping_{uuid.uuid4().hex}"
+        conn.execute(f'LISTEN "{self._channel}"; LISTEN "{ping_channel}"')
+        # Flush before declaring ourselves connected: caches refuse stores while we are
+        # disconnected, so nothing from before the outage can be served after it.
+        self._reset()
+        self._proven_at = time.monotonic()
+        self._connected.set()
+        pgconn = conn.pgconn
+        seq = 0
+        expecting: bytes | None = None   # the ping payload not seen back yet
+        sent_at = 0.0
+        busy = False                      # a ping's results not all read yet
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if expecting is not None and now - sent_at > self._ping_timeout:
+                raise ListenerStalled(f"no answer to a NOTIFY round trip within {self._ping_timeout:g}s")
+            if expecting is None and not busy and now - self._proven_at >= self._ping_interval:
+                seq += 1
+                expecting = str(seq).encode()
+                pgconn.send_query(f"NOTIFY \"{ping_channel}\", '{seq}'".encode())
+                sent_at, busy = now, True
+            if pgconn.flush() != 0:       # not all sent yet (never for a NOTIFY, but be exact)
+                select.select([], [pgconn.socket], [], 0.25)
+                continue
+            readable, _, _ = select.select([pgconn.socket], [], [], 0.25)
+            if readable:
+                pgconn.consume_input()    # raises once the connection is gone
+            while busy and not pgconn.is_busy():
+                result = pgconn.get_result()
+                if result is None:
+                    busy = False
+                elif result.status == pq.ExecStatus.FATAL_ERROR:
+                    raise psycopg.OperationalError((result.error_message or b"").decode(errors="replace").strip())
+            while (note := pgconn.notifies()) is not None:
+                if note.relname.decode() == ping_channel:
+                    if note.extra == expecting:
+                        expecting = None
+                        self._proven_at = time.monotonic()
+                else:
+                    self._dispatch(note.extra.decode())
 
     def _reset(self) -> None:
         for callback in list(self._resets):

@@ -33,6 +33,8 @@ class Platform:
     database: Database
     domains: list[DomainSpec]
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Consumer groups this service runs ({group: domains}): /readyz fails while one lags too far.
+    consumer_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _listener: ChangeListener | None = None
     _listener_pid: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,9 +47,17 @@ class Platform:
                 self._listener = ChangeListener(
                     self.settings.database_url,
                     application_name=f"{self.settings.application_name}/listener"[:63],
+                    ping_interval=self.settings.listener_ping_interval,
+                    ping_timeout=self.settings.listener_ping_timeout,
+                    max_entry_age=self.settings.cache_max_age,
                 ).start()
                 self._listener_pid = os.getpid()
             return self._listener
+
+    def watch_consumer(self, group: str, topics) -> None:
+        """Declare that this service runs consumer `group` over `topics`: its lag becomes part of /readyz
+        (ACME_EVENTS_MAX_LAG_SECONDS). Declared by the app factory, so every worker's /readyz knows it."""
+        self.consumer_groups[group] = tuple(sorted({t.split(".", 1)[0] for t in topics}))
 
     def start_process(self) -> None:
         """Per-process start: register this instance (heartbeats) and open the change listener.
@@ -149,6 +159,7 @@ def create_app(
                 conn.execute(sa.text("SELECT 1"))
                 incompatible = compatibility_problems(conn, specs)
                 missing = pending_revisions(conn, specs)
+                lagging = [] if (incompatible or missing) else _lagging_consumers(conn, platform())
         except sa.exc.SQLAlchemyError as exc:
             return problem(503, "Not ready", f"database unreachable: {str(exc).splitlines()[0]}",
                            code="platform.not_ready")
@@ -158,9 +169,24 @@ def create_app(
             first = next(iter(missing))
             return problem(503, "Not ready", f"migrations pending: {missing[first]}",
                            code="platform.migrations_pending", domain=first, pending=missing)
+        if lagging:
+            worst = lagging[0]
+            return problem(503, "Not ready", worst.describe(), code="platform.consumer_lagging",
+                           group=worst.group, domain=worst.domain, events_behind=worst.events,
+                           seconds_behind=round(worst.seconds, 1))
         return jsonify(status="ready", domains={s.name: s.version for s in specs})
 
     return app
+
+
+def _lagging_consumers(conn: sa.Connection, acme: Platform) -> list:
+    """Consumer groups of this service whose oldest unhandled event is older than the threshold."""
+    from ..events.lag import group_lag
+
+    limit = acme.settings.events_max_lag_seconds
+    lagging = [lag for group, domains in sorted(acme.consumer_groups.items())
+               for lag in group_lag(conn, group, domains) if lag.seconds > limit]
+    return sorted(lagging, key=lambda lag: -lag.seconds)
 
 
 class IncompatibleSchemaError(RuntimeError):
