@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from . import observability
 from .problems import problem, register_error_handlers
 from .request_uow import UnitOfWorkFlask
 
+
+log = logging.getLogger(__name__)
 
 _FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -150,8 +153,11 @@ def create_app(
                 incompatible = compatibility_problems(conn, specs)
                 missing = pending_revisions(conn, specs)
         except sa.exc.SQLAlchemyError as exc:
-            return problem(503, "Not ready", f"database unreachable: {str(exc).splitlines()[0]}",
-                           code="platform.not_ready")
+            # The driver's text names the login, host and port: the operator's log gets it, an
+            # unauthenticated caller only learns which dependency failed.
+            log.warning("readyz: database unreachable: %s", str(exc).splitlines()[0])
+            return problem(503, "Not ready", "database unreachable", code="platform.not_ready",
+                           dependency="database")
         if incompatible:
             return problem(503, "Not ready", incompatible[0], code="platform.incompatible_schema")
         if missing:
