@@ -3,6 +3,7 @@ whose statements outlast the request deadline, answers 503 problem+json with Ret
 database as it was; the same request retried once the database is free succeeds, once."""
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -63,5 +64,60 @@ def test_a_request_over_its_time_limit_is_503_and_leaves_the_database_as_it_was(
         assert retry.status_code == 200, retry.text
         assert rows(stack.database_url, customer.id) == (1, 1)
         assert balance(stack, customer) == 500
+    finally:
+        launcher.stop([backoffice])
+
+
+def _parent_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return int(next(line for line in fh if line.startswith("PPid:")).split()[1])
+
+
+def test_a_starved_pool_answers_503_and_leaves_the_instance_live_in_acmectl_status(stack, launcher):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from e2e_support import MIGRATOR
+
+    # One worker with ONE pooled connection, heartbeats every 0.5 s, stale after 2 s.
+    backoffice = launcher.spawn("backoffice", stack.database_url, env={
+        "ACME_WEB_WORKERS": "1", "ACME_DB_POOL_SIZE": "1", "ACME_DB_MAX_OVERFLOW": "0", "ACME_DB_POOL_TIMEOUT": "1",
+        "ACME_DB_LOCK_TIMEOUT_MS": "0", "ACME_DB_STATEMENT_TIMEOUT_MS": "15000", "ACME_REQUEST_DEADLINE_MS": "0",
+        "ACME_HEARTBEAT_INTERVAL": "0.5", "ACME_INSTANCE_STALE_AFTER": "2"})
+    launcher.wait([backoffice], "/readyz")
+    customer = sign_up(stack)
+    url = f"{backoffice.url}/v1/customers/{customer.id}/credits"
+
+    def status() -> list[dict]:
+        res = launcher.acmectl("backoffice", stack.database_url, "status", "--json", login=MIGRATOR)
+        assert res.returncode == 0, res.stderr
+        return [i for i in json.loads(res.stdout)["instances"]
+                if i["service"] == "backoffice" and _parent_pid(i["pid"]) == backoffice.process.pid]
+
+    try:
+        assert len(status()) == 1
+        stop = threading.Event()
+
+        def keep_starving(_):
+            answers = []
+            while not stop.is_set():
+                answers.append(call("POST", url, json={"amount_cents": 1}, headers=stack.staff.auth))
+            return answers
+
+        with ThreadPoolExecutor(4) as pool:
+            with PostingsLocked(stack.database_url):
+                # The one connection waits on the lock; every other request waits for it, then gets 503.
+                starving = [pool.submit(keep_starving, i) for i in range(4)]
+                time.sleep(3)                        # longer than the stale window
+                live = status()
+                stop.set()
+        answers = [r for f in starving for r in f.result()]
+        assert live and live[0]["heartbeat_age_s"] < 2, f"the starved instance looked stale: {live}"
+        unavailable = [r for r in answers if r.status_code == 503]
+        assert unavailable, [r.status_code for r in answers]
+        for r in unavailable:
+            assert r.headers.get("Retry-After") == "1"
+            assert r.json()["code"] in ("platform.unavailable", "platform.timeout")
+        assert all(r.status_code in (200, 503) for r in answers), [r.status_code for r in answers]
     finally:
         launcher.stop([backoffice])
