@@ -278,3 +278,21 @@ def test_refused_writes_left_no_trace(stack, target):
     wallet = call("GET", f"{stack.sf}/v1/wallet", headers=target["customer"].auth)
     assert wallet.json() == {"balance_cents": 0, "currency": "USD"}
     assert call("GET", f"{stack.sf}/v1/orders", headers=target["customer"].auth).json()["items"] == []
+
+
+def test_a_product_priced_in_a_currency_no_wallet_holds_is_refused_at_creation(stack):
+    """Wallets are opened in billing's one currency (USD): a EUR price could be listed but every order of it
+    would fail with billing.currency_mismatch. The backoffice refuses it up front, naming `currency`."""
+    sku = f"EUR-{uuid.uuid4().hex[:8].upper()}"
+    refused = call("POST", f"{stack.bo}/v1/products", headers=stack.staff.auth,
+                   json={"sku": sku, "name": "Euro mug", "price_cents": 1_000, "currency": "EUR", "stock": 5})
+    assert_problem(refused, 422, code="backoffice.currency_not_payable", field="currency")
+    assert call("GET", f"{stack.bo}/v1/products/{sku}", headers=stack.staff.auth).status_code == 404
+    # What a wallet holds is what a product may be priced in: that product can be bought.
+    usd = create_product(stack, price_cents=1_000, stock=5)
+    customer = sign_up(stack)
+    assert call("POST", f"{stack.bo}/v1/customers/{customer.id}/credits", json={"amount_cents": 1_000},
+                headers=stack.staff.auth).status_code == 200
+    placed = call("POST", f"{stack.sf}/v1/orders", headers=customer.auth,
+                  json={"items": [{"sku": usd["sku"], "quantity": 1}]})
+    assert placed.status_code == 201, placed.text

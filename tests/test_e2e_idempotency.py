@@ -16,7 +16,9 @@ from e2e_support import (  # noqa: E402
     call,
     create_product,
     funded_customer,
+    ledger_check,
     place_order,
+    sign_up,
     staff_product,
 )
 
@@ -86,3 +88,55 @@ def test_racing_retries_with_the_same_key_charge_once(stack, racers):
     assert balance(stack, customer) == 10_000 - 2_100
     assert staff_product(stack, product["sku"])["available"] == 47
     assert len(my_orders(stack, customer)) == 1
+
+
+# -- staff credits ---------------------------------------------------------------------------------
+
+def grant(stack, customer_id: str, amount_cents: int, *, key: str | None, auth: dict | None = None):
+    headers = {**(auth or stack.staff.auth), **({"Idempotency-Key": key} if key is not None else {})}
+    return call("POST", f"{stack.bo}/v1/customers/{customer_id}/credits", json={"amount_cents": amount_cents},
+                headers=headers)
+
+
+def credit_postings(stack, owner_id: str) -> int:
+    import psycopg
+
+    with psycopg.connect(stack.database_url) as conn:
+        return conn.execute("SELECT count(*) FROM billing.postings WHERE owner_id = %s AND kind = 'credit'",
+                            (owner_id,)).fetchone()[0]
+
+
+def test_a_retried_credit_with_the_same_key_posts_once(stack):
+    customer = sign_up(stack)
+    key = f"grant-{uuid.uuid4()}"
+    first = grant(stack, customer.id, 2_500, key=key)
+    assert first.status_code == 200, first.text
+    retry = grant(stack, customer.id, 2_500, key=key)
+    assert retry.status_code == 200, retry.text
+    assert retry.json() == first.json()          # the same posting, reference and balance after it
+    assert credit_postings(stack, customer.id) == 1
+    assert balance(stack, customer) == 2_500
+
+    # Same key, another amount: refused naming the header, nothing credited.
+    assert_problem(grant(stack, customer.id, 9_999, key=key), 409,
+                   code="billing.idempotency_key_reused", field="Idempotency-Key")
+    # A key is 1..200 printable characters; the header is named when it is not.
+    assert_problem(grant(stack, customer.id, 2_500, key="x" * 201), 422, field="Idempotency-Key")
+    assert credit_postings(stack, customer.id) == 1 and balance(stack, customer) == 2_500
+
+    # Without a key, two grants are two grants (unchanged).
+    assert grant(stack, customer.id, 100, key=None).status_code == 200
+    assert grant(stack, customer.id, 100, key=None).status_code == 200
+    assert credit_postings(stack, customer.id) == 3 and balance(stack, customer) == 2_700
+    assert ledger_check(stack)["balanced"] is True
+
+
+@pytest.mark.parametrize("racers", [2, 8])
+def test_racing_credit_retries_with_the_same_key_post_once(stack, racers):
+    customer = sign_up(stack)
+    key = f"grant-race-{uuid.uuid4()}"
+    responses = at_once([lambda: grant(stack, customer.id, 700, key=key)] * racers)
+    assert Counter(r.status_code for r in responses) == {200: racers}, [r.text for r in responses]
+    assert len({r.json()["posting_id"] for r in responses}) == 1
+    assert credit_postings(stack, customer.id) == 1
+    assert balance(stack, customer) == 700

@@ -50,3 +50,19 @@ def test_bad_amount_is_422_and_grants_nothing(client, auth, funded_customer, pay
                    field=field)
     with database.unit_of_work() as uow:
         assert acme_billing.get_balance(uow, funded_customer.id).balance_cents == 10_000
+
+
+def test_a_retried_grant_with_an_idempotency_key_credits_once(client, auth, funded_customer, database):
+    url = f"/v1/customers/{funded_customer.id}/credits"
+    keyed = {**auth, "Idempotency-Key": f"grant-{uuid.uuid4()}"}
+    first = client.post(url, json={"amount_cents": 2500}, headers=keyed)
+    assert first.status_code == 200, first.json
+    retry = client.post(url, json={"amount_cents": 2500}, headers=keyed)
+    assert retry.status_code == 200, retry.json
+    assert retry.json == first.json
+    assert_problem(client.post(url, json={"amount_cents": 2600}, headers=keyed), 409,
+                   code="billing.idempotency_key_reused", field="Idempotency-Key")
+    assert_problem(client.post(url, json={"amount_cents": 2500}, headers={**auth, "Idempotency-Key": "x" * 201}),
+                   422, field="Idempotency-Key")
+    with database.unit_of_work() as uow:
+        assert acme_billing.get_balance(uow, funded_customer.id).balance_cents == 12_500

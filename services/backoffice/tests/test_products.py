@@ -44,6 +44,16 @@ def test_duplicate_sku_is_409(client, auth):
     assert_problem(client.post("/v1/products", json=body, headers=auth), 409, code="catalog.duplicate_sku")
 
 
+def test_a_price_in_a_currency_no_wallet_holds_is_refused(client, auth, database):
+    # Wallets are all in billing's WALLET_CURRENCY: a EUR product could be listed but never bought.
+    body = product_body(currency="EUR")
+    problem = assert_problem(client.post("/v1/products", json=body, headers=auth), 422,
+                             code="backoffice.currency_not_payable", field="currency")
+    assert problem["accepted"] == ["USD"]
+    with database.unit_of_work() as uow, pytest.raises(acme_catalog.ProductNotFound):
+        acme_catalog.get_product(uow, body["sku"])
+
+
 @pytest.mark.parametrize("overrides,field", [
     ({"sku": "no spaces allowed"}, "sku"),
     ({"sku": ""}, "sku"),

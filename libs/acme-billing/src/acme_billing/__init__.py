@@ -7,13 +7,14 @@ from .errors import (
     AccountNotFound,
     BillingError,
     CurrencyMismatch,
+    IdempotencyKeyReused,
     InsufficientFunds,
     InvalidAmount,
     InvalidField,
     RefundExceedsCharge,
 )
 from .events import BALANCE_CHANGED
-from .model import Balance, LedgerReport, Posting
+from .model import WALLET_CURRENCY, Balance, LedgerReport, Posting
 from .service import charge, check_ledger, credit, get_balance, open_account, refund
 
 __all__ = [
@@ -30,9 +31,11 @@ __all__ = [
     "AccountNotFound",
     "InsufficientFunds",
     "CurrencyMismatch",
+    "IdempotencyKeyReused",
     "InvalidAmount",
     "InvalidField",
     "RefundExceedsCharge",
     "BALANCE_CHANGED",
+    "WALLET_CURRENCY",
     "DOMAIN",
 ]

@@ -66,3 +66,8 @@ class RefundExceedsCharge(BillingError, Conflict):
             owner_id=owner_id, reference=reference, requested_cents=requested_cents,
             refundable_cents=refundable_cents,
         )
+
+
+class IdempotencyKeyReused(BillingError, Conflict):
+    code = "billing.idempotency_key_reused"
+    title = "Idempotency key reused with a different request"

@@ -9,6 +9,8 @@ a per-currency system account, with entries that sum to zero.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +26,12 @@ MAX_CREDIT_CENTS = 10**9
 # Largest amount a Postgres bigint balance can hold; above it the database would reject the row anyway.
 MAX_AMOUNT_CENTS = 2**63 - 1
 MAX_TEXT_LENGTH = 200
+# Every wallet is opened in this currency (one per customer; credits take the wallet's currency). A price
+# in any other currency can never be charged: callers refuse such prices up front (see the backoffice).
+WALLET_CURRENCY = "USD"
+MAX_IDEMPOTENCY_KEY = 200
+# The HTTP header a caller sends the key in; errors about the key name it (as acme-orders does).
+IDEMPOTENCY_FIELD = "Idempotency-Key"
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -79,6 +87,22 @@ def validate_text(value: object, field_name: str) -> str:
     if len(value) > MAX_TEXT_LENGTH:
         raise InvalidField(f"{field_name} must be at most {MAX_TEXT_LENGTH} characters", field=field_name)
     return value
+
+
+def check_idempotency_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidField(f"the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+                           field=IDEMPOTENCY_FIELD)
+    return key
+
+
+def credit_request_hash(amount_cents: int, granted_by: str | None) -> str:
+    """Fingerprint of a grant: a retry replays only the *same* grant by the same granter. The reference
+    is not part of it: callers mint a fresh one per attempt, a retry included."""
+    canonical = json.dumps([amount_cents, granted_by], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 # Owner ids of the per-currency system accounts: prefix + currency code.

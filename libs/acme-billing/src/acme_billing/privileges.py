@@ -3,9 +3,12 @@ reader and writer roles). Versioned with the migrations: a revision adding a tab
 from acme_platform.roles import Privileges, table
 
 RUNTIME = Privileges(
-    read=(table("accounts", "SELECT"), table("postings", "SELECT"), table("entries", "SELECT")),
+    read=(table("accounts", "SELECT"), table("postings", "SELECT"), table("entries", "SELECT"),
+          table("credit_keys", "SELECT")),
     # Entries are append-only and the database holds every service to that. Postings are never updated
     # either, but refunds serialise on `SELECT … FOR UPDATE` of the charge postings, which Postgres only
     # allows with UPDATE privilege; their immutability stays the domain's invariant (check_ledger).
-    write=(table("accounts", "INSERT", "UPDATE"), table("postings", "INSERT", "UPDATE"), table("entries", "INSERT")),
+    write=(table("accounts", "INSERT", "UPDATE"), table("postings", "INSERT", "UPDATE"), table("entries", "INSERT"),
+           # Idempotency keys are claimed once and never changed.
+           table("credit_keys", "INSERT")),
 )

@@ -219,3 +219,31 @@ def post_refund(conn: Connection, **params: Any) -> Row:
 
 def ledger_rows(conn: Connection, *, grants_prefix: str, revenue_prefix: str) -> list[Row]:
     return list(conn.execute(_CHECK, {"grants_prefix": grants_prefix, "revenue_prefix": revenue_prefix}))
+
+
+# -- idempotency of credits ----------------------------------------------------------------------
+
+_CLAIM_CREDIT_KEY = sa.text(
+    "INSERT INTO billing.credit_keys (owner_id, key, request_hash, posting_id) "
+    "VALUES (:owner_id, :key, :request_hash, CAST(:posting_id AS uuid)) "
+    "ON CONFLICT (owner_id, key) DO NOTHING RETURNING posting_id"
+)
+
+_KEYED_CREDIT = sa.text(
+    "SELECT k.request_hash, p.id::text AS id, p.kind, p.owner_id, p.amount_cents, p.currency, p.reference, "
+    "p.created_at, p.balance_after_cents "
+    "FROM billing.credit_keys AS k JOIN billing.postings AS p ON p.id = k.posting_id "
+    "WHERE k.owner_id = :owner_id AND k.key = :key"
+)
+
+
+def claim_credit_key(conn: Connection, owner_id: str, key: str, fingerprint: str, posting_id: str) -> bool:
+    """True if this transaction now owns the key. A concurrent owner makes this wait on the primary key
+    until it commits (then False) or rolls back (then True): that wait is what serialises duplicates."""
+    params = {"owner_id": owner_id, "key": key, "request_hash": fingerprint, "posting_id": posting_id}
+    return conn.execute(_CLAIM_CREDIT_KEY, params).first() is not None
+
+
+def keyed_credit(conn: Connection, owner_id: str, key: str) -> Row | None:
+    """The request hash and posting stored under the key, read in a fresh snapshot (a new statement)."""
+    return conn.execute(_KEYED_CREDIT, {"owner_id": owner_id, "key": key}).first()

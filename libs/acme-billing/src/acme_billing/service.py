@@ -8,15 +8,19 @@ from datetime import datetime, timezone
 from acme_platform import UnitOfWork, publish
 
 from . import repository
-from .errors import AccountNotFound, CurrencyMismatch, InsufficientFunds, RefundExceedsCharge
+from .errors import AccountNotFound, CurrencyMismatch, IdempotencyKeyReused, InsufficientFunds, RefundExceedsCharge
 from .events import BALANCE_CHANGED, balance_changed
 from .model import (
     GRANTS_PREFIX,
+    IDEMPOTENCY_FIELD,
     MAX_CREDIT_CENTS,
     REVENUE_PREFIX,
+    WALLET_CURRENCY,
     Balance,
     LedgerReport,
     Posting,
+    check_idempotency_key,
+    credit_request_hash,
     customer_delta,
     grants_account,
     revenue_account,
@@ -30,7 +34,7 @@ from .model import (
 _CHARGE_ATTEMPTS = 3
 
 
-def open_account(uow: UnitOfWork, owner_id: str, currency: str = "USD") -> Balance:
+def open_account(uow: UnitOfWork, owner_id: str, currency: str = WALLET_CURRENCY) -> Balance:
     """The customer's account, created (balance 0) if it does not exist yet. Idempotent."""
     validate_text(owner_id, "owner_id")
     validate_currency(currency)
@@ -59,14 +63,24 @@ def get_balance(uow: UnitOfWork, owner_id: str) -> Balance:
 
 
 def credit(uow: UnitOfWork, owner_id: str, amount_cents: int, *, reference: str,
-           granted_by: str | None = None) -> Posting:
-    """A staff grant, drawn from the currency's grants account. Never opens an account."""
+           granted_by: str | None = None, idempotency_key: str | None = None) -> Posting:
+    """A staff grant, drawn from the currency's grants account. Never opens an account.
+
+    With an idempotency key (scoped to the wallet's owner), a retry of the same grant (same amount,
+    same granter) returns the first attempt's posting and posts nothing; the same key with another
+    grant raises IdempotencyKeyReused naming `Idempotency-Key`.
+    """
     validate_text(owner_id, "owner_id")
     validate_amount(amount_cents, maximum=MAX_CREDIT_CENTS)
     validate_text(reference, "reference")
     if granted_by is not None:
         validate_text(granted_by, "granted_by")
+    key = check_idempotency_key(idempotency_key)
     posting_id, now = str(uuid.uuid4()), _now()
+    if key is not None:
+        fingerprint = credit_request_hash(amount_cents, granted_by)
+        if not repository.claim_credit_key(uow.connection, owner_id, key, fingerprint, posting_id):
+            return _replayed_credit(uow, owner_id, key, fingerprint)
     row = repository.post_credit(
         uow.connection, posting_id=posting_id, owner_id=owner_id, amount_cents=amount_cents,
         delta=customer_delta("credit", amount_cents), reference=reference, granted_by=granted_by,
@@ -75,6 +89,20 @@ def credit(uow: UnitOfWork, owner_id: str, amount_cents: int, *, reference: str,
     if row is None:
         raise AccountNotFound(owner_id)
     return _posted(uow, posting_id, "credit", owner_id, amount_cents, row.currency, reference, now, row.balance_cents)
+
+
+def _replayed_credit(uow: UnitOfWork, owner_id: str, key: str, fingerprint: str) -> Posting:
+    row = repository.keyed_credit(uow.connection, owner_id, key)
+    if row is None:
+        # The key and its posting commit together (the FK is checked at commit): only damage by hand
+        # gets here, so fail loudly rather than guess.
+        raise RuntimeError(f"idempotency key {key!r} of {owner_id!r} has no posting")
+    if row.request_hash != fingerprint:
+        raise IdempotencyKeyReused("this idempotency key was already used for a different credit",
+                                   field=IDEMPOTENCY_FIELD)
+    return Posting(id=row.id, kind=row.kind, owner_id=row.owner_id, amount_cents=row.amount_cents,
+                   currency=row.currency, reference=row.reference, created_at=row.created_at.astimezone(timezone.utc),
+                   balance_after_cents=row.balance_after_cents)
 
 
 def charge(uow: UnitOfWork, owner_id: str, amount_cents: int, currency: str, *, reference: str) -> Posting:

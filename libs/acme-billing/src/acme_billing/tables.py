@@ -62,5 +62,18 @@ entries = sa.Table(
     sa.CheckConstraint("amount_cents <> 0", name="entries_amount_check"),
 )
 
+credit_keys = sa.Table(
+    "credit_keys",
+    metadata,
+    sa.Column("owner_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("posting_id", UUID(as_uuid=False), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.ForeignKeyConstraint(["posting_id"], [postings.c.id], deferrable=True, initially="DEFERRED",
+                            name="credit_keys_posting_fkey"),
+    sa.CheckConstraint("char_length(key) BETWEEN 1 AND 200", name="credit_keys_key_length"),
+)
+
 outbox = outbox_table(SCHEMA, metadata)
 sa.Index("outbox_txid_id", outbox.c.txid, outbox.c.id)  # created by create_outbox_table

@@ -49,11 +49,12 @@ def fresh_database(_corruptible_database) -> Database:
     that corrupt the ledger on purpose. One database emptied per test: dropping a database forces a
     checkpoint, which is slow on a busy server."""
     with _corruptible_database.unit_of_work() as uow:
-        uow.connection.exec_driver_sql("TRUNCATE billing.entries, billing.postings, billing.accounts, billing.outbox")
+        uow.connection.exec_driver_sql(
+            "TRUNCATE billing.credit_keys, billing.entries, billing.postings, billing.accounts, billing.outbox")
     return _corruptible_database
 
 
-TABLES = ("accounts", "postings", "entries", "outbox")
+TABLES = ("accounts", "postings", "entries", "credit_keys", "outbox")
 
 
 @pytest.fixture

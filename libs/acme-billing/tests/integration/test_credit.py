@@ -65,3 +65,73 @@ def test_a_rolled_back_credit_leaves_no_trace(database, funded, row_counts, bala
             raise RuntimeError("the caller's request failed later")
     assert row_counts() == before
     assert balance_of(owner_id) == 0
+
+
+def test_a_retried_credit_with_the_same_key_posts_once(database, funded, balance_of, row_counts):
+    owner_id = funded(0)
+    with database.unit_of_work() as uow:
+        first = billing.credit(uow, owner_id, 500, reference="grant-1", granted_by="staff-1", idempotency_key="k-1")
+    after_first = row_counts()
+    # The retry mints a fresh reference (as the backoffice does per attempt): still the same grant.
+    with database.unit_of_work() as uow:
+        again = billing.credit(uow, owner_id, 500, reference="grant-2", granted_by="staff-1", idempotency_key="k-1")
+    assert again == first
+    assert row_counts() == after_first
+    assert balance_of(owner_id) == 500
+
+
+def test_the_same_key_with_another_grant_is_refused_naming_the_header(database, funded, balance_of, row_counts):
+    owner_id = funded(0)
+    with database.unit_of_work() as uow:
+        billing.credit(uow, owner_id, 500, reference="g", granted_by="staff-1", idempotency_key="k-2")
+    before = row_counts()
+    for amount, granter in ((501, "staff-1"), (500, "staff-2")):
+        with database.unit_of_work() as uow, pytest.raises(billing.IdempotencyKeyReused) as refused:
+            billing.credit(uow, owner_id, amount, reference="g2", granted_by=granter, idempotency_key="k-2")
+        assert refused.value.extra["field"] == "Idempotency-Key"
+    assert row_counts() == before
+    assert balance_of(owner_id) == 500
+
+
+def test_keys_are_per_wallet_and_a_bad_key_names_the_header(database, funded, balance_of):
+    a, b = funded(0), funded(0)
+    with database.unit_of_work() as uow:
+        billing.credit(uow, a, 100, reference="g", idempotency_key="same")
+        billing.credit(uow, b, 100, reference="g", idempotency_key="same")
+    assert (balance_of(a), balance_of(b)) == (100, 100)
+    for bad in ("", "x" * 201, "tab\there"):
+        with database.unit_of_work() as uow, pytest.raises(billing.InvalidField) as refused:
+            billing.credit(uow, a, 100, reference="g", idempotency_key=bad)
+        assert refused.value.extra["field"] == "Idempotency-Key"
+
+
+def test_a_credit_rolled_back_after_claiming_its_key_frees_the_key(database, funded, balance_of):
+    owner_id = funded(0)
+    with pytest.raises(RuntimeError):
+        with database.unit_of_work() as uow:
+            billing.credit(uow, owner_id, 100, reference="g", idempotency_key="k-3")
+            raise RuntimeError("the caller's request failed later")
+    with database.unit_of_work() as uow:
+        posting = billing.credit(uow, owner_id, 100, reference="g", idempotency_key="k-3")
+    assert posting.balance_after_cents == 100 == balance_of(owner_id)
+
+
+def test_two_concurrent_credits_with_one_key_post_once(database, funded, balance_of, wait_for_lock_waiter):
+    import threading
+
+    owner_id = funded(0)
+    outcome: list = []
+    with database.unit_of_work() as first:
+        posted = billing.credit(first, owner_id, 700, reference="a", granted_by="s", idempotency_key="race")
+
+        def second():
+            with database.unit_of_work() as uow:
+                outcome.append(billing.credit(uow, owner_id, 700, reference="b", granted_by="s",
+                                              idempotency_key="race"))
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        wait_for_lock_waiter()   # the retry queues on the key's primary key until the first commits
+    thread.join(10)
+    assert outcome == [posted]
+    assert balance_of(owner_id) == 700

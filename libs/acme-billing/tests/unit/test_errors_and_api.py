@@ -10,6 +10,7 @@ def test_public_api_is_exactly_the_contract():
         "Balance", "Posting", "LedgerReport", "open_account", "get_balance", "credit", "charge", "refund",
         "check_ledger", "BillingError", "AccountNotFound", "InsufficientFunds", "CurrencyMismatch",
         "InvalidAmount", "InvalidField", "RefundExceedsCharge", "BALANCE_CHANGED", "DOMAIN",
+        "IdempotencyKeyReused", "WALLET_CURRENCY",
     }
     for name in billing.__all__:
         assert hasattr(billing, name)
@@ -25,6 +26,8 @@ def test_public_api_is_exactly_the_contract():
     (billing.InvalidField("x", field="reference"), InvalidInput, "billing.invalid_field", {"field": "reference"}),
     (billing.RefundExceedsCharge("o1", "r1", requested_cents=5, refundable_cents=3), Conflict,
      "billing.refund_exceeds_charge", {"reference": "r1", "refundable_cents": 3}),
+    (billing.IdempotencyKeyReused("x", field="Idempotency-Key"), Conflict, "billing.idempotency_key_reused",
+     {"field": "Idempotency-Key"}),
 ])
 def test_errors_have_category_stable_code_and_context(error, category, code, fields):
     assert isinstance(error, billing.BillingError)

@@ -26,6 +26,15 @@ class Settings:
     statement_timeout_ms: int = 5000
     lock_timeout_ms: int = 3000
     idle_in_transaction_timeout_ms: int = 10000
+    # A request's whole time budget: its statements together may not outlast it (0: no deadline).
+    request_deadline_ms: int = 10000
+    # libpq TCP keepalives + tcp_user_timeout: a database host that vanishes without closing the
+    # connection (power loss, a dropped network path) is noticed in seconds, not after the kernel's
+    # two-hour keepalive default or a 15-minute retransmission timeout.
+    tcp_keepalives_idle: int = 5
+    tcp_keepalives_interval: int = 2
+    tcp_keepalives_count: int = 3
+    tcp_user_timeout_ms: int = 10000
     # A round trip per checkout; only needed where idle connections can die without the server
     # saying so (see db.py). Off: the free socket check catches restarts and terminated sessions.
     pool_pre_ping: bool = False
@@ -51,6 +60,18 @@ class Settings:
     @property
     def sqlalchemy_url(self) -> str:
         return to_sqlalchemy_url(self.database_url)
+
+
+def tcp_liveness_params(settings: Settings) -> dict[str, int]:
+    """libpq connection parameters that make a silently dead peer an error within seconds. Every
+    long-lived connection to the database should use them (the pool, the heartbeat, a listener)."""
+    return {
+        "keepalives": 1,
+        "keepalives_idle": settings.tcp_keepalives_idle,
+        "keepalives_interval": settings.tcp_keepalives_interval,
+        "keepalives_count": settings.tcp_keepalives_count,
+        "tcp_user_timeout": settings.tcp_user_timeout_ms,
+    }
 
 
 def to_sqlalchemy_url(url: str) -> str:
@@ -151,4 +172,9 @@ def load_settings(
         listener_ping_interval=_float(env, "ACME_LISTENER_PING_INTERVAL", 1.0, 0.1, 60),
         listener_ping_timeout=_float(env, "ACME_LISTENER_PING_TIMEOUT", 2.0, 0.1, 60),
         cache_max_age=_float(env, "ACME_CACHE_MAX_AGE", 30.0, 0.0, 86400),
+        request_deadline_ms=_int(env, "ACME_REQUEST_DEADLINE_MS", 10000, 0, 3_600_000),
+        tcp_keepalives_idle=_int(env, "ACME_DB_KEEPALIVES_IDLE", 5, 1, 7200),
+        tcp_keepalives_interval=_int(env, "ACME_DB_KEEPALIVES_INTERVAL", 2, 1, 600),
+        tcp_keepalives_count=_int(env, "ACME_DB_KEEPALIVES_COUNT", 3, 1, 100),
+        tcp_user_timeout_ms=_int(env, "ACME_DB_TCP_USER_TIMEOUT_MS", 10000, 0, 3_600_000),
     )

@@ -11,11 +11,12 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
 from . import gevent_compat
-from .config import Settings
+from .config import Settings, tcp_liveness_params
 from .uow import UnitOfWork
 
 
-def create_engine(settings: Settings, *, pool_size: int | None = None, **overrides) -> Engine:
+def create_engine(settings: Settings, *, pool_size: int | None = None, application_name: str | None = None,
+                  **overrides) -> Engine:
     options = (
         f"-c statement_timeout={settings.statement_timeout_ms}"
         f" -c lock_timeout={settings.lock_timeout_ms}"
@@ -31,9 +32,10 @@ def create_engine(settings: Settings, *, pool_size: int | None = None, **overrid
         pool_pre_ping=settings.pool_pre_ping,
         pool_use_lifo=True,
         connect_args={
-            "application_name": settings.application_name,
+            "application_name": (application_name or settings.application_name)[:63],
             "connect_timeout": settings.connect_timeout,
             "options": options,
+            **tcp_liveness_params(settings),
         },
     )
     kwargs.update(overrides)

@@ -4,6 +4,16 @@ Every service process registers at start and heartbeats; a clean shutdown deregi
 heartbeat is older than the stale window is not live (the process died without saying so, e.g.
 kill -9). The migration gate and `acmectl status` read this table: it is how the platform knows
 which versions of a library are live before it applies a contract migration.
+
+Heartbeats use a connection of their own, never the request pool: a pool starved by slow requests
+would otherwise let a live instance's heartbeat lapse, and the skew guard would apply a contract
+migration under it.
+
+Registering and a contract migration exclude each other (COMPATIBILITY_LOCK_KEY): an instance's first
+registration checks, under the shared lock, that no applied contract migration requires a newer library,
+and inserts its row in the same transaction; the runner holds the lock exclusively while it reads the
+live instances and applies a contract. Whichever comes second sees the other: the migration finds the
+instance live (blocked), or the instance finds the contract applied (it refuses to serve).
 """
 from __future__ import annotations
 
@@ -15,14 +25,17 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 import sqlalchemy as sa
 
-from .db import Database
+from .db import Database, create_engine
 from .domains import DomainSpec
 
 log = logging.getLogger(__name__)
 
+# Shared by registering instances, exclusive for a runner applying a contract revision (transaction-level).
+COMPATIBILITY_LOCK_KEY = 0x6163_6D66
 DEFAULT_HEARTBEAT_SECONDS = 2.0
 DEFAULT_STALE_AFTER_SECONDS = 10.0
 
@@ -68,7 +81,8 @@ def live_instances(connection: sa.Connection) -> list[LiveInstance]:
 
 
 class InstanceRegistration:
-    def __init__(self, database: Database, *, service: str, service_version: str, domains: list[DomainSpec]):
+    def __init__(self, database: Database, *, service: str, service_version: str, domains: list[DomainSpec],
+                 on_incompatible: Callable[[list[str]], None] | None = None):
         from .migrations.runner import script_heads
 
         self.database = database
@@ -79,7 +93,14 @@ class InstanceRegistration:
         self.heads = {spec.name: list(script_heads(spec)) for spec in domains}
         self.git_sha = os.environ.get("ACME_GIT_SHA") or None
         self.stale_after = max(stale_after(), 2 * heartbeat_interval())
+        self.domains = list(domains)
+        self.on_incompatible = on_incompatible
+        self.incompatible: list[str] = []
+        # Its own single connection (see the module docstring); created lazily, re-made after a failure.
+        self._engine = create_engine(database.settings, pool_size=1, max_overflow=0,
+                                     application_name=f"{database.settings.application_name}/heartbeat")
         self._stop = threading.Event()
+        self._deregistered = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> "InstanceRegistration":
@@ -95,13 +116,19 @@ class InstanceRegistration:
 
     def _upsert(self) -> bool:
         try:
-            with self.database.unit_of_work() as uow:
-                updated = uow.connection.exec_driver_sql(
+            with self._engine.begin() as conn:
+                updated = conn.exec_driver_sql(
                     "UPDATE acme_platform.instances SET heartbeat_at = now() WHERE instance_id = %(id)s",
                     {"id": self.instance_id},
                 ).rowcount
                 if not updated:
-                    uow.connection.exec_driver_sql(
+                    # First registration (or the first since the database came back): check compatibility
+                    # and insert in one transaction, under the lock a contract migration takes exclusively.
+                    self.incompatible = self._compatibility_problems(conn)
+                    if self.incompatible:
+                        self._refuse()
+                        return False
+                    conn.exec_driver_sql(
                         "INSERT INTO acme_platform.instances (instance_id, service, service_version, host, pid, "
                         "stale_after_seconds, packages, heads, git_sha) VALUES (%(id)s, %(svc)s, %(ver)s, %(host)s, "
                         "%(pid)s, %(stale)s, %(pk)s::jsonb, %(hd)s::jsonb, %(sha)s)",
@@ -114,19 +141,36 @@ class InstanceRegistration:
             log.warning("instance registration/heartbeat failed: %s", str(exc).splitlines()[0])
             return False
 
+    def _compatibility_problems(self, conn: sa.Connection) -> list[str]:
+        from .migrations.skew import compatibility_problems
+
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock_shared(%(k)s)", {"k": COMPATIBILITY_LOCK_KEY})
+        return compatibility_problems(conn, self.domains, versions=self.packages)
+
+    def _refuse(self) -> None:
+        # Not registered, and no more heartbeats: this process must not serve against this schema.
+        self._stop.set()
+        log.error("%s refuses to serve: %s", self.service, "; ".join(self.incompatible))
+        if self.on_incompatible is not None:
+            self.on_incompatible(self.incompatible)
+
     def _beat(self) -> None:
         interval = heartbeat_interval()
         while not self._stop.wait(interval):
             self._upsert()
 
     def deregister(self) -> None:
-        if self._stop.is_set():
+        if self._deregistered:
             return  # already done (worker_exit, then atexit)
+        self._deregistered = True
         self._stop.set()
         try:
-            with self.database.unit_of_work() as uow:
-                uow.connection.exec_driver_sql("DELETE FROM acme_platform.instances WHERE instance_id = %(id)s",
-                                               {"id": self.instance_id})
+            if not self.incompatible:   # an instance that refused to serve never registered
+                with self._engine.begin() as conn:
+                    conn.exec_driver_sql("DELETE FROM acme_platform.instances WHERE instance_id = %(id)s",
+                                         {"id": self.instance_id})
         except Exception as exc:
             # At interpreter exit the database may be gone already; the row goes stale on its own.
             log.info("could not deregister instance: %s", str(exc).splitlines()[0])
+        finally:
+            self._engine.dispose()

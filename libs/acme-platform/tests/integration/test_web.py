@@ -162,3 +162,40 @@ def test_openapi_document_comes_from_the_validating_models(migrated_client):
     schemas = doc["components"]["schemas"]
     note = next(v for k, v in schemas.items() if k.startswith("NoteIn"))
     assert set(note["properties"]) == {"body", "stars"}
+
+
+def _login_as(url: str, user: str, password: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{user}:{password}@{rest.rsplit('@', 1)[1]}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["refused_login", "nothing_listening"])
+def test_readyz_names_the_failed_dependency_but_not_its_user_host_or_port(make_database, domain_on_path, case):
+    # /readyz is unauthenticated: the database's login name, host and port are reconnaissance for an attacker.
+    domain_on_path(revisions={"wb0001.py": REV})
+    url = make_database()
+    if case == "refused_login":
+        # A real server that answers with "password authentication failed for user ...".
+        url = _login_as(url, "readyz_leak_probe", "wrong")
+        host_port = url.rsplit("@", 1)[1].split("/", 1)[0]
+    else:
+        host_port = f"127.0.0.1:{_free_port()}"
+        url = f"postgresql://readyz_leak_probe:wrong@{host_port}/acme"
+    app = build_app(url)
+    resp = app.test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert resp.mimetype == "application/problem+json"
+    assert resp.json["code"] == "platform.not_ready"
+    assert resp.json["dependency"] == "database"
+    text = resp.get_data(as_text=True)
+    host, port = host_port.rsplit(":", 1)
+    for secret in ("readyz_leak_probe", host, port, "wrong", "localhost"):
+        assert secret not in text, f"/readyz leaks {secret!r}: {text}"

@@ -128,6 +128,16 @@ class CreditIn(Request):
     amount_cents: StrictInt
 
 
+class IdempotencyHeaders(BaseModel):
+    # Every request header is offered to this model; only the one named here matters.
+    model_config = ConfigDict(extra="ignore")
+    idempotency_key: str | None = Field(
+        default=None, alias="Idempotency-Key", min_length=1, max_length=200,
+        description="Retrying a grant with the same key and body returns the first posting instead of crediting "
+                    "again; the same key with another body is 409.",
+    )
+
+
 class CreditOut(BaseModel):
     customer_id: str
     balance_cents: int

@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 
 from ..config import to_sqlalchemy_url
 from ..domains import DomainSpec, installed_domains
-from ..registry import LiveInstance
+from ..registry import COMPATIBILITY_LOCK_KEY, LiveInstance
 from ..roles import apply as roles_apply
 from .skew import RevisionPolicy, RevisionPolicyError, blockers, ensure_ledger, policy_of, record
 
@@ -197,6 +197,13 @@ class MigrationRunner:
                 raise MigrationError("all", f"gave up waiting {self.wait_timeout:.0f}s for the migration lock")
             time.sleep(0.2)
 
+    def _exclude_registrations(self, conn: sa.Connection, spec: DomainSpec) -> None:
+        try:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": COMPATIBILITY_LOCK_KEY})
+        except sa.exc.OperationalError:
+            raise MigrationError(spec.name, "an instance is registering (checking its compatibility) and did not "
+                                            f"finish within {self.lock_timeout_ms} ms; nothing applied, run again") from None
+
     def _pending(self, script: ScriptDirectory, spec: DomainSpec, before: tuple[str, ...]) -> list | None:
         """Scripts to apply, oldest first; None when the database is ahead of this package."""
         for rev in before:
@@ -235,6 +242,11 @@ class MigrationRunner:
                     policies = {s.revision: policy_of(s) for s in pending}
                 except RevisionPolicyError as exc:
                     raise MigrationError(spec.name, str(exc)) from None
+                if any(policy.phase == "contract" for policy in policies.values()):
+                    # Exclusive against registering instances (registry.COMPATIBILITY_LOCK_KEY), held to
+                    # COMMIT: an instance checking its compatibility right now finishes (and is seen live
+                    # below) or waits and then sees this contract applied. Bounded by lock_timeout.
+                    self._exclude_registrations(conn, spec)
                 forced: dict[str, list[dict]] = {}
                 for rev, policy in policies.items():
                     blocking = blockers(conn, spec, policy)

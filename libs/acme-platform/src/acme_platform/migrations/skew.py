@@ -95,14 +95,20 @@ def required_minimum(connection: sa.Connection, schema: str) -> tuple[str, str] 
     return best[0], best[1]
 
 
-def compatibility_problems(connection: sa.Connection, specs: list[DomainSpec]) -> list[str]:
-    """Installed libraries older than what the database's applied contract revisions require."""
+def compatibility_problems(connection: sa.Connection, specs: list[DomainSpec],
+                           versions: dict[str, str] | None = None) -> list[str]:
+    """Installed libraries older than what the database's applied contract revisions require.
+
+    `versions` (package -> version) overrides what is installed: a registering instance checks the versions
+    it registers with (read once when it started), the ones the migration gate will judge it by.
+    """
     problems = []
     for spec in specs:
+        version = (versions or {}).get(spec.package, spec.version)
         required = required_minimum(connection, spec.schema)
-        if required and _version(spec.version) < Version(required[0]):
+        if required and _version(version) < Version(required[0]):
             problems.append(
-                f"{spec.package} {spec.version} is installed, but schema {spec.schema!r} requires "
+                f"{spec.package} {version} is installed, but schema {spec.schema!r} requires "
                 f"{spec.package} >= {required[0]} (contract revision {required[1]} is applied); "
                 f"upgrade this service to {spec.package} {required[0]} or newer")
     return problems

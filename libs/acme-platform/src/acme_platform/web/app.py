@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from ..events.listener import ChangeListener
 from ..migrations.runner import pending_revisions
 from ..migrations.skew import compatibility_problems
 from ..registry import InstanceRegistration
-from . import observability
+from . import deadline, observability
 from .problems import problem, register_error_handlers
 from .request_uow import UnitOfWorkFlask
 
+
+log = logging.getLogger(__name__)
 
 _FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -38,6 +41,9 @@ class Platform:
     _listener: ChangeListener | None = None
     _listener_pid: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set when this process found (at registration) an applied contract migration it cannot work with:
+    # every request but /healthz answers 503 from then on.
+    incompatible: list[str] = field(default_factory=list)
 
     @property
     def listener(self) -> ChangeListener:
@@ -67,10 +73,13 @@ class Platform:
         """
         registration = self.per_process("registration", lambda p: InstanceRegistration(
             p.database, service=p.settings.service_name, service_version=p.settings.service_version,
-            domains=p.domains,
+            domains=p.domains, on_incompatible=p._stop_serving,
         ).start())
         atexit.register(registration.deregister)
         self.listener  # noqa: B018 - starts it
+
+    def _stop_serving(self, problems: list[str]) -> None:
+        self.incompatible = list(problems)
 
     def stop_process(self) -> None:
         registration = self.extensions.get(("registration", os.getpid()))
@@ -127,6 +136,15 @@ def create_app(
     _refuse_incompatible_schema(acme)
     register_error_handlers(app)
     observability.install(app, settings.service_name)
+    deadline.install(app, acme.database.engine, deadline_ms=settings.request_deadline_ms,
+                     statement_timeout_ms=settings.statement_timeout_ms)
+
+    @app.before_request
+    def _refuse_when_incompatible():
+        # An instance that could not check at start (database down) checks when it first registers;
+        # if a contract migration it cannot work with was applied meanwhile, it stops serving.
+        if acme.incompatible and request.path != "/healthz":
+            return problem(503, "Incompatible schema", acme.incompatible[0], code="platform.incompatible_schema")
 
     @app.before_request
     def _bodies_are_json():
@@ -161,8 +179,11 @@ def create_app(
                 missing = pending_revisions(conn, specs)
                 lagging = [] if (incompatible or missing) else _lagging_consumers(conn, platform())
         except sa.exc.SQLAlchemyError as exc:
-            return problem(503, "Not ready", f"database unreachable: {str(exc).splitlines()[0]}",
-                           code="platform.not_ready")
+            # The driver's text names the login, host and port: the operator's log gets it, an
+            # unauthenticated caller only learns which dependency failed.
+            log.warning("readyz: database unreachable: %s", str(exc).splitlines()[0])
+            return problem(503, "Not ready", "database unreachable", code="platform.not_ready",
+                           dependency="database")
         if incompatible:
             return problem(503, "Not ready", incompatible[0], code="platform.incompatible_schema")
         if missing:

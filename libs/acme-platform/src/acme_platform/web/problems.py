@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import errors
+from .deadline import RequestDeadlineExceeded
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,16 @@ STATUS_BY_CATEGORY: list[tuple[type[errors.DomainError], int]] = [
     (errors.PaymentRequired, 402),
     (errors.Unavailable, 503),
 ]
+
+
+# statement_timeout (the per-statement one or what is left of the request's deadline) cancels with this.
+_QUERY_CANCELED = "57014"
+
+
+def _timed_out() -> Response:
+    # Raised inside the request's unit of work, so it rolls back: nothing the request did is kept.
+    return problem(503, "Request timed out", "the request took longer than its time limit; nothing was saved; "
+                   "retry", code="platform.timeout", headers={"Retry-After": "1"})
 
 
 def status_for(error: errors.DomainError) -> int:
@@ -122,10 +133,17 @@ def register_error_handlers(app: Flask) -> None:
         return problem(503, "Service unavailable", "the database is busy; retry shortly",
                        code="platform.unavailable", headers={"Retry-After": "1"})
 
+    @app.errorhandler(RequestDeadlineExceeded)
+    def _deadline(exc: RequestDeadlineExceeded):
+        log.warning("request deadline exceeded: %s", exc)
+        return _timed_out()
+
     @app.errorhandler(sqlalchemy.exc.OperationalError)
     def _operational(exc):
         # Lock/statement timeouts, serialization failures, a restarting database: transient.
         log.warning("database operational error: %s", str(exc).splitlines()[0])
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == _QUERY_CANCELED:
+            return _timed_out()
         return problem(503, "Service unavailable", "the database could not complete the request; retry",
                        code="platform.unavailable", headers={"Retry-After": "1"})
 

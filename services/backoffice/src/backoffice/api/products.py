@@ -1,8 +1,9 @@
 """Products and stock (staff view: inactive products included)."""
 from __future__ import annotations
 
+import acme_billing
 import acme_catalog
-from acme_platform.web import current_uow
+from acme_platform.web import ProblemException, current_uow, problem
 from flask import Blueprint
 from spectree import Response
 
@@ -19,8 +20,9 @@ def blueprint(spec) -> Blueprint:
     @spec.validate(json=ProductIn, resp=Response(HTTP_201=ProductOut, **problems(401, 403, 409, 415, 422)),
                    tags=["products"], security=BEARER)
     def create(json: ProductIn):
-        """Create a product (409 if the sku exists)."""
+        """Create a product (409 if the sku exists; 422 naming `currency` unless priced in the wallets' currency)."""
         body = json_body(json, ProductIn)
+        _refuse_unpayable_currency(body.currency)
         product = acme_catalog.create_product(
             current_uow(), sku=body.sku, name=body.name, description=body.description,
             price_cents=body.price_cents, currency=body.currency, stock=body.stock,
@@ -61,3 +63,15 @@ def blueprint(spec) -> Blueprint:
         return StockOut(sku=level.sku, on_hand=level.on_hand, reserved=level.reserved, available=level.available)
 
     return bp
+
+
+def _refuse_unpayable_currency(currency: str) -> None:
+    """Every wallet is opened in billing's WALLET_CURRENCY and a charge must match the wallet, so a price in
+    any other currency could never be paid: every order of it would fail with billing.currency_mismatch.
+    Refused at creation, where the staff member can fix it, rather than at every customer's checkout."""
+    if currency != acme_billing.WALLET_CURRENCY:
+        raise ProblemException(problem(
+            422, "Currency not payable",
+            f"prices must be in {acme_billing.WALLET_CURRENCY}: every customer wallet is in "
+            f"{acme_billing.WALLET_CURRENCY}, so a product priced in {currency!r} could never be bought",
+            code="backoffice.currency_not_payable", field="currency", accepted=[acme_billing.WALLET_CURRENCY]))

@@ -9,9 +9,6 @@ from spectree import Response, SpecTree
 
 from ..schemas import CustomerIn, CustomerOut, problems
 
-WALLET_CURRENCY = "USD"
-
-
 def blueprint(spec: SpecTree) -> Blueprint:
     bp = Blueprint("customers", __name__)
 
@@ -26,7 +23,7 @@ def blueprint(spec: SpecTree) -> Blueprint:
         uow = current_uow()
         account = acme_identity.register_customer(uow, email=json.email, password=json.password, name=json.name)
         # Same unit of work: either both the account and its wallet exist, or neither.
-        acme_billing.open_account(uow, account.id, WALLET_CURRENCY)
+        acme_billing.open_account(uow, account.id, acme_billing.WALLET_CURRENCY)
         return CustomerOut.model_validate(account), 201
 
     return bp
