@@ -2,7 +2,7 @@
 import pytest
 
 from acme_platform import ConfigError
-from acme_platform.web.client_address import parse_trusted_proxies, resolve_client_address
+from acme_platform.web.forwarded import parse_trusted_proxies, resolve_client_address
 
 PROXIES = parse_trusted_proxies("10.0.0.5, 10.1.0.0/16")
 
@@ -29,3 +29,17 @@ def test_garbage_in_the_header_falls_back_to_the_peer():
 def test_a_bad_setting_names_the_variable():
     with pytest.raises(ConfigError, match="ACME_TRUSTED_PROXIES"):
         parse_trusted_proxies("10.0.0.5, nonsense")
+
+
+def test_client_address_reads_the_request_and_ignores_the_header_by_default(monkeypatch):
+    from flask import Flask
+
+    from acme_platform.web import client_address, forwarded
+
+    environ = {"REMOTE_ADDR": "10.0.0.5", "HTTP_X_FORWARDED_FOR": "1.2.3.4, 203.0.113.9"}
+    monkeypatch.setattr(forwarded, "trusted_proxies", lambda: ())
+    with Flask(__name__).test_request_context(environ_base=environ):
+        assert client_address() == "10.0.0.5"
+    monkeypatch.setattr(forwarded, "trusted_proxies", lambda: PROXIES)
+    with Flask(__name__).test_request_context(environ_base=environ):
+        assert client_address() == "203.0.113.9"

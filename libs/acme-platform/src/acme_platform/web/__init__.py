@@ -4,7 +4,7 @@ Public API of acme_platform.web (services import from here).
 """
 from .app import Platform, create_app, platform
 from .auth import bearer_token
-from .client_address import client_address
+from .forwarded import client_address
 from .problems import ProblemException, problem
 from .request_uow import current_uow
 from .validation import StorableStr, make_spec, serve_openapi, storable

@@ -18,7 +18,7 @@ from ..migrations.runner import pending_revisions
 from ..migrations.skew import compatibility_problems
 from ..registry import InstanceRegistration
 from . import observability
-from .client_address import trusted_proxies
+from .forwarded import trusted_proxies
 from .problems import problem, register_error_handlers
 from .request_uow import UnitOfWorkFlask
 
