@@ -4,7 +4,8 @@ Messages never contain a password or a token secret.
 """
 from __future__ import annotations
 
-from acme_platform import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from acme_platform import (Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooManyRequests,
+                           Unauthenticated)
 
 
 class IdentityError(DomainError):
@@ -62,3 +63,16 @@ class MissingScope(IdentityError, Forbidden):
 class AccountNotFound(IdentityError, NotFound):
     code = "identity.account_not_found"
     title = "Account not found"
+
+
+class LoginThrottled(IdentityError, TooManyRequests):
+    # Same answer whether the account or the address is over its limit, and whether the email exists.
+    code = "identity.login_throttled"
+    title = "Too many failed logins"
+
+
+class LoginBusy(IdentityError, TooManyRequests):
+    # This worker is already checking as many passwords as it has CPU for: refuse at once (no queue,
+    # no pool connection taken) so a login flood cannot stall the worker's other requests.
+    code = "identity.login_busy"
+    title = "Too many logins in progress"

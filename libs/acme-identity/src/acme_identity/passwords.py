@@ -5,13 +5,20 @@ ACME_IDENTITY_ARGON2_PROFILE:
   "fast"             argon2-cffi's CHEAPEST profile: keeps test suites quick. Never in production:
                      it makes stolen hashes cheap to crack. Hashes made with it are upgraded to the
                      default parameters on the next successful login under the default profile.
+
+ACME_IDENTITY_HASHES_PER_WORKER (default 1): how many login password checks one worker process runs
+at once (hashing_slot). argon2 is CPU and memory bound: more at once than the host has cores only
+makes every one of them slower, while a worker's other requests wait for the CPU too. The default fits
+the default deployment: 2 workers (ACME_WEB_WORKERS) on 2 cores, one check per core.
 """
 from __future__ import annotations
 
 import base64
 import os
 import secrets
+import contextlib
 import threading
+from typing import Iterator
 
 from acme_platform import ConfigError
 from acme_platform import run_cpu_bound
@@ -20,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import hash_secret
 
 PROFILE_ENV = "ACME_IDENTITY_ARGON2_PROFILE"
+SLOTS_ENV = "ACME_IDENTITY_HASHES_PER_WORKER"
 _PROFILES = {
     "default": PasswordHasher,
     "fast": lambda: PasswordHasher.from_parameters(profiles.CHEAPEST),
@@ -43,6 +51,48 @@ def hasher() -> PasswordHasher:
         with _lock:
             found = _hashers.setdefault(name, _PROFILES[name]())
     return found
+
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def hashes_per_worker() -> int:
+    raw = os.environ.get(SLOTS_ENV, "").strip() or "1"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(SLOTS_ENV, f"must be an integer (got {raw!r})") from None
+    if not 1 <= value <= 64:
+        raise ConfigError(SLOTS_ENV, f"must be between 1 and 64 (got {value})")
+    return value
+
+
+def _semaphore() -> threading.BoundedSemaphore:
+    # Per process and made on first use: in a gevent worker `threading` is patched by then, so waiting
+    # greenlets never block the hub; a semaphore inherited across fork would carry the parent's count.
+    pid = os.getpid()
+    found = _slots.get(pid)
+    if found is None:
+        with _lock:
+            found = _slots.setdefault(pid, threading.BoundedSemaphore(hashes_per_worker()))
+    return found
+
+
+@contextlib.contextmanager
+def hashing_slot() -> Iterator[None]:
+    """Hold one of this worker's password-check slots, or raise LoginBusy at once when all are taken.
+
+    Refusing instead of queueing is the point: a queue of logins would hold their clients (and, before
+    this existed, pool connections) for as long as the flood lasts."""
+    from .errors import LoginBusy
+
+    semaphore = _semaphore()
+    if not semaphore.acquire(blocking=False):
+        raise LoginBusy("this server is checking too many passwords at once; retry shortly", retry_after=1)
+    try:
+        yield
+    finally:
+        semaphore.release()
 
 
 def hash_password(password: str) -> str:

@@ -1,16 +1,19 @@
 """Identity use cases. Each takes the caller's unit of work first and never commits."""
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable, ContextManager
 
 import sqlalchemy as sa
 from acme_platform import Principal, UnitOfWork, publish
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from . import events, passwords
-from .errors import AccountNotFound, BadCredentials, EmailTaken, MissingScope, TokenExpired, TokenInvalid, TokenRevoked
+from . import events, passwords, throttle
+from .errors import (AccountNotFound, BadCredentials, EmailTaken, LoginThrottled, MissingScope, TokenExpired,
+                     TokenInvalid, TokenRevoked)
 from .model import (
     CUSTOMER,
     PASSWORD_MAX,
@@ -89,12 +92,12 @@ _PASSWORD_MATCHES = sa.text("SELECT identity.password_matches(:account_id, :cand
 
 def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTOMER,
                 ttl: timedelta = timedelta(hours=24)) -> IssuedToken:
-    check_kind(kind)
-    if ttl <= timedelta(0):
-        raise ValueError(f"ttl must be positive, got {ttl!r}")
-    if (not isinstance(email, str) or not isinstance(password, str) or len(password) > PASSWORD_MAX
-            or "\x00" in email):
-        # Cannot match any account; still cost what a real attempt costs.
+    """Check the password and issue a token inside the caller's transaction.
+
+    For trusted callers only (the CLI, tests): it is not throttled, and it hashes while the caller's
+    connection is checked out. Anything that answers the network logs in with log_in()."""
+    _check_login_args(kind, ttl)
+    if not _well_formed(email, password):
         passwords.burn_verification(password if isinstance(password, str) else "")
         raise BadCredentials()
     row = uow.connection.execute(_PASSWORD_CHALLENGE, {"email": email.strip()}).first()
@@ -103,22 +106,98 @@ def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTO
         raise BadCredentials()
     # Verify before looking at the kind so that every failure costs one argon2 verification.
     candidate = passwords.candidate_hash(row.params, row.digest_chars, password)
-    matches = candidate is not None and uow.connection.execute(
-        _PASSWORD_MATCHES, {"account_id": row.account_id, "candidate": candidate}).scalar()
-    if not matches or row.kind != kind:
+    if not _matches(uow, row, candidate) or row.kind != kind:
         raise BadCredentials()
     if passwords.params_need_rehash(row.params, row.digest_chars):
         # Parameters were raised since this hash was made: upgrade it now that we know the password.
-        uow.connection.execute(
-            sa.update(accounts).where(accounts.c.id == row.account_id)
-            .values(password_hash=passwords.hash_password(password))
-        )
+        _store_rehash(uow, row.account_id, passwords.hash_password(password))
+    return _insert_token(uow, row.account_id, kind, ttl)
+
+
+UnitsOfWork = Callable[[], ContextManager[UnitOfWork]]
+
+
+def log_in(units: UnitsOfWork, *, email: str, password: str, kind: str = CUSTOMER,
+           client_address: str | None = None, ttl: timedelta = timedelta(hours=24),
+           policy: throttle.Policy | None = None) -> IssuedToken:
+    """The network-facing login: throttled and bounded, and never hashing while holding a connection.
+
+    `units` opens a unit of work (Database.unit_of_work): each database step is its own short
+    transaction, and the argon2 work between them holds no pooled connection and no open transaction.
+      1. a password-check slot of this worker (passwords.hashing_slot): none free -> LoginBusy (429) at
+         once, before any database work;
+      2. transaction 1: charge the attempt to the account and the client address (throttle.charge;
+         over a limit -> LoginThrottled, 429 with Retry-After) and fetch the password challenge;
+      3. argon2, no connection held;
+      4. transaction 2: compare, and on success issue the token and give the charge back;
+      5. only when the stored hash's parameters are outdated: re-hash (if a slot is free) and store it.
+    """
+    _check_login_args(kind, ttl)
+    policy = policy or throttle.policy_from_env()
+    account = throttle.account_key(email)
+    address = throttle.address_key(client_address)
+    well_formed = _well_formed(email, password)
+    with passwords.hashing_slot():
+        with units() as uow:
+            verdict = throttle.charge(uow, policy, account=account, address=address)
+            row = (uow.connection.execute(_PASSWORD_CHALLENGE, {"email": email.strip()}).first()
+                   if verdict.allowed and well_formed else None)
+        if not verdict.allowed:
+            raise LoginThrottled("too many failed logins; retry later", retry_after=verdict.retry_after)
+        if row is None:
+            # Cannot match any account; still cost what a real attempt costs.
+            passwords.burn_verification(password if isinstance(password, str) else "")
+            raise BadCredentials()
+        candidate = passwords.candidate_hash(row.params, row.digest_chars, password)
+    issued = None
+    with units() as uow:
+        if _matches(uow, row, candidate) and row.kind == kind:
+            issued = _insert_token(uow, row.account_id, kind, ttl)
+            throttle.forgive(uow, account=account, address=address)
+    if issued is None:
+        raise BadCredentials()
+    if passwords.params_need_rehash(row.params, row.digest_chars):
+        _rehash_if_idle(units, row.account_id, password)
+    return issued
+
+
+def _rehash_if_idle(units: UnitsOfWork, account_id: str, password: str) -> None:
+    # An upgrade, not a duty: skipped when the worker is busy, done on a later login.
+    from .errors import LoginBusy
+
+    with contextlib.suppress(LoginBusy), passwords.hashing_slot():
+        new_hash = passwords.hash_password(password)
+        with units() as uow:
+            _store_rehash(uow, account_id, new_hash)
+
+
+def _check_login_args(kind: str, ttl: timedelta) -> None:
+    check_kind(kind)
+    if ttl <= timedelta(0):
+        raise ValueError(f"ttl must be positive, got {ttl!r}")
+
+
+def _well_formed(email: object, password: object) -> bool:
+    return (isinstance(email, str) and isinstance(password, str) and len(password) <= PASSWORD_MAX
+            and "\x00" not in email)
+
+
+def _matches(uow: UnitOfWork, row, candidate: str | None) -> bool:
+    return candidate is not None and bool(uow.connection.execute(
+        _PASSWORD_MATCHES, {"account_id": row.account_id, "candidate": candidate}).scalar())
+
+
+def _store_rehash(uow: UnitOfWork, account_id: str, new_hash: str) -> None:
+    uow.connection.execute(sa.update(accounts).where(accounts.c.id == account_id).values(password_hash=new_hash))
+
+
+def _insert_token(uow: UnitOfWork, account_id: str, kind: str, ttl: timedelta) -> IssuedToken:
     secret = new_token_secret()
     now = utcnow()
     issued = IssuedToken(token=secret, token_id=str(uuid.uuid4()), expires_at=now + ttl,
                          scopes=SCOPES_BY_KIND[kind])
     uow.connection.execute(
-        sa.insert(tokens).values(id=issued.token_id, token_hash=token_hash(secret), account_id=row.account_id,
+        sa.insert(tokens).values(id=issued.token_id, token_hash=token_hash(secret), account_id=account_id,
                                  scopes=sorted(issued.scopes), created_at=now, expires_at=issued.expires_at)
     )
     return issued

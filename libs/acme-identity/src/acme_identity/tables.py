@@ -40,3 +40,17 @@ tokens = sa.Table(
     sa.CheckConstraint("expires_at > created_at", name="tokens_expiry_after_creation"),
 )
 sa.Index("tokens_account_id", tokens.c.account_id)
+
+# The login throttle's shared counters (migration id0003; acme_identity.throttle).
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("attempts", sa.BigInteger, nullable=False),
+    sa.Column("window_started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("scope IN ('account', 'address')", name="login_failures_scope_valid"),
+    sa.CheckConstraint("char_length(key) BETWEEN 1 AND 320", name="login_failures_key_length"),
+    sa.CheckConstraint("attempts >= 0", name="login_failures_attempts_positive"),
+)
+sa.Index("login_failures_window_started_at", login_failures.c.window_started_at)

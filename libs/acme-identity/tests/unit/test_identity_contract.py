@@ -26,9 +26,9 @@ from acme_identity import passwords
 
 def test_public_names():
     assert sorted(acme_identity.__all__) == sorted([
-        "Account", "IssuedToken", "register_customer", "register_staff", "issue_token", "authenticate",
+        "Account", "IssuedToken", "register_customer", "register_staff", "issue_token", "log_in", "authenticate",
         "revoke_token", "revoke_token_secret", "get_account", "Authenticator", "IdentityError", "EmailTaken",
-        "InvalidEmail", "WeakPassword", "InvalidName", "BadCredentials", "TokenInvalid", "TokenExpired",
+        "InvalidEmail", "WeakPassword", "InvalidName", "BadCredentials", "LoginThrottled", "LoginBusy", "TokenInvalid", "TokenExpired",
         "TokenRevoked", "MissingScope", "AccountNotFound", "TOKEN_REVOKED", "ACCOUNT_REGISTERED", "DOMAIN",
     ])
     assert acme_identity.TOKEN_REVOKED == "identity.token_revoked"

@@ -13,6 +13,7 @@ from .errors import (
     InvalidInput,
     NotFound,
     PaymentRequired,
+    TooManyRequests,
     Unauthenticated,
     Unavailable,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Forbidden",
     "PaymentRequired",
     "Unavailable",
+    "TooManyRequests",
     "Event",
     "publish",
     "publish_many",

@@ -67,3 +67,15 @@ class Unavailable(DomainError):
 
     code = "platform.unavailable"
     title = "Service unavailable"
+
+
+class TooManyRequests(DomainError):
+    """The caller must slow down (a throttle, a full worker). `retry_after` (whole seconds) becomes the
+    Retry-After header, so a well-behaved client knows when trying again can succeed."""
+
+    code = "platform.too_many_requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **extra: Any):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail, retry_after=self.retry_after, **extra)

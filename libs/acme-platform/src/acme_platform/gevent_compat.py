@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from time import monotonic
 
 log = logging.getLogger(__name__)
@@ -200,18 +201,36 @@ def run_cpu_bound(fn, *args, **kwargs):
 
     Under gevent a greenlet that computes for 100 ms stops every other request of its worker for
     100 ms. Work that releases the GIL (argon2 via cffi does) runs in gevent's native thread pool
-    instead; without gevent it simply runs here.
+    instead, at a lower CPU priority than the worker's own thread (CPU_BOUND_NICENESS): with both
+    cores busy hashing (a login flood), the OS still gives the thread serving every other request
+    the CPU first, so the flood slows logins, not wallet reads. Without gevent it simply runs here.
     """
     if gevent_is_patched():
         import gevent
 
         # Exceptions travel back as values: gevent's pool would print the traceback of a task that
         # raises (a wrong password is an expected VerifyMismatchError, not news for the logs).
-        ok, value = gevent.get_hub().threadpool.apply(_capture, (fn, args, kwargs))
+        ok, value = gevent.get_hub().threadpool.apply(_capture_deprioritized, (fn, args, kwargs))
         if not ok:
             raise value
         return value
     return fn(*args, **kwargs)
+
+
+# Linux scheduling weights: nice 10 gets ~1/10 of the CPU a nice-0 thread gets when both want it.
+CPU_BOUND_NICENESS = 10
+
+
+def _capture_deprioritized(fn, args, kwargs):
+    # A pool thread (never the worker's main thread), so only CPU-bound work is slowed; the niceness
+    # stays with the thread, and threads a native library starts from it (argon2's lanes) inherit it.
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < CPU_BOUND_NICENESS:
+            os.setpriority(os.PRIO_PROCESS, tid, CPU_BOUND_NICENESS)
+    except (AttributeError, OSError):   # not Linux, or not permitted: run at normal priority
+        pass
+    return _capture(fn, args, kwargs)
 
 
 def _capture(fn, args, kwargs):

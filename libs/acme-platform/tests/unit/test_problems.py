@@ -80,3 +80,27 @@ def test_cpu_bound_errors_come_back_without_a_printed_traceback():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "raised mismatch"
     assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_cpu_bound_work_runs_below_the_workers_own_priority():
+    # The login-flood fix: hashing threads yield the CPU to the thread that serves every other request.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        from gevent import monkey; monkey.patch_all()
+        import os, threading
+        from acme_platform import run_cpu_bound
+        from acme_platform.gevent_compat import CPU_BOUND_NICENESS
+        def niceness():
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        before = niceness()
+        there = run_cpu_bound(niceness)
+        assert there >= CPU_BOUND_NICENESS > before, (there, before)
+        assert niceness() == before   # the worker's own thread is untouched
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -4,9 +4,10 @@ Public API of acme_platform.web (services import from here).
 """
 from .app import Platform, create_app, platform
 from .auth import bearer_token
+from .forwarded import client_address
 from .problems import ProblemException, problem
 from .request_uow import current_uow
 from .validation import StorableStr, make_spec, serve_openapi, storable
 
-__all__ = ["create_app", "platform", "Platform", "current_uow", "bearer_token", "problem",
+__all__ = ["create_app", "platform", "Platform", "current_uow", "bearer_token", "client_address", "problem",
            "ProblemException", "make_spec", "serve_openapi", "StorableStr", "storable"]

@@ -19,6 +19,7 @@ from ..migrations.runner import pending_revisions
 from ..migrations.skew import compatibility_problems
 from ..registry import InstanceRegistration
 from . import deadline, observability
+from .forwarded import trusted_proxies
 from .problems import problem, register_error_handlers
 from .request_uow import UnitOfWorkFlask
 
@@ -130,6 +131,7 @@ def create_app(
     app = UnitOfWorkFlask(import_name)
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
+    trusted_proxies()  # a bad ACME_TRUSTED_PROXIES fails the start, not the first login
     specs = installed_domains(domains)
     acme = Platform(settings=settings, database=Database(settings), domains=specs)
     app.extensions["acme"] = acme

@@ -25,6 +25,7 @@ STATUS_BY_CATEGORY: list[tuple[type[errors.DomainError], int]] = [
     (errors.Forbidden, 403),
     (errors.PaymentRequired, 402),
     (errors.Unavailable, 503),
+    (errors.TooManyRequests, 429),
 ]
 
 
@@ -112,7 +113,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(errors.DomainError)
     def _domain(exc: errors.DomainError):
-        return problem(status_for(exc), exc.title, exc.detail, code=exc.code, extra=exc.extra)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return problem(status_for(exc), exc.title, exc.detail, code=exc.code, headers=headers, extra=exc.extra)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):

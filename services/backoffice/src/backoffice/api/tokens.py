@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import acme_identity
-from acme_platform.web import current_uow
+from acme_platform.web import client_address, current_uow, platform
 from flask import Blueprint
 from spectree import Response
 
@@ -17,11 +17,13 @@ def blueprint(spec) -> tuple[Blueprint, Blueprint]:
     protected.before_request(require_staff)
 
     @public.post("/v1/tokens")
-    @spec.validate(json=TokenIn, resp=Response(HTTP_201=TokenOut, **problems(401, 415, 422)), tags=["tokens"])
+    @spec.validate(json=TokenIn, resp=Response(HTTP_201=TokenOut, **problems(401, 415, 422, 429)), tags=["tokens"])
     def issue(json: TokenIn):
-        """Log in: a staff token for a staff account's email and password (401 for anything else)."""
+        """Log in: a staff token for a staff account's email and password (401 for anything else;
+        429 with Retry-After after too many failures, or while this server is busy checking passwords)."""
         body = json_body(json, TokenIn)
-        issued = acme_identity.issue_token(current_uow(), email=body.email, password=body.password, kind="staff")
+        issued = acme_identity.log_in(platform().database.unit_of_work, email=body.email, password=body.password,
+                                      kind="staff", client_address=client_address())
         return TokenOut(token=issued.token, expires_at=issued.expires_at), 201
 
     @protected.delete("/v1/tokens/current")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import acme_identity
 from acme_platform import Principal
-from acme_platform.web import current_uow
+from acme_platform.web import client_address, current_uow, platform
 from flask import Blueprint
 from spectree import Response, SpecTree
 
@@ -15,11 +15,12 @@ def blueprint(spec: SpecTree) -> Blueprint:
     bp = Blueprint("tokens", __name__)
 
     @bp.post("/v1/tokens")
-    @spec.validate(json=TokenIn, resp=Response(HTTP_201=TokenOut, **problems(401, 415, 422)), tags=["tokens"])
+    @spec.validate(json=TokenIn, resp=Response(HTTP_201=TokenOut, **problems(401, 415, 422, 429)), tags=["tokens"])
     def issue(json: TokenIn):
-        """Exchange a customer's email and password for a bearer token. 401 on bad credentials."""
-        issued = acme_identity.issue_token(current_uow(), email=json.email, password=json.password,
-                                           kind="customer")
+        """Exchange a customer's email and password for a bearer token. 401 on bad credentials; 429 (with Retry-After) after
+        too many failures for the account or the client address, or while this server is busy checking passwords."""
+        issued = acme_identity.log_in(platform().database.unit_of_work, email=json.email, password=json.password,
+                                      kind="customer", client_address=client_address())
         return TokenOut.model_validate(issued), 201
 
     @bp.delete("/v1/tokens/current")
