@@ -41,7 +41,7 @@ PASSWORD = "correct horse battery staple"
 # customers; with production parameters that alone takes most of a minute on two cores.
 # Several tests log customers in from parallel threads: a worker's one password-check slot (the default,
 # sized for production argon2) would answer some of them 429 `identity.login_busy`, which a real client
-# retries after Retry-After. test_login_flood runs the default on purpose.
+# retries after Retry-After. test_load_login_flood runs the default on purpose.
 SERVICE_ENV = {"ACME_IDENTITY_ARGON2_PROFILE": "fast", "ACME_IDENTITY_HASHES_PER_WORKER": "16"}
 HTTP_TIMEOUT = 30
 

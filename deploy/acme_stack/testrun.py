@@ -307,10 +307,17 @@ class Runner:
         if not folder.is_dir():
             return []
         e2e = sorted(p.name for p in folder.glob("test_e2e_*.py"))
-        drills = sorted(p.name for p in folder.glob("test_*.py") if not p.name.startswith("test_e2e_"))
+        drills = sorted(p.name for p in folder.glob("test_*.py") if not p.name.startswith(("test_e2e_", "test_load_")))
         if not e2e or not drills:
-            return [Suite("tests", "e2e", folder)]
+            return [Suite("tests", "e2e", folder, select=drills + e2e)]
         return [Suite("tests", "e2e", folder, select=drills), Suite("tests:e2e", "e2e", folder, select=e2e)]
+
+    def load_suites(self) -> list[Suite]:
+        """tests/test_load_*.py: drills whose bounds are latencies on this machine (a login flood must not
+        slow a wallet read past 0.5 s). They run last, alone, so another suite's CPU does not decide them."""
+        folder = self.root / "tests"
+        load = sorted(p.name for p in folder.glob("test_load_*.py")) if folder.is_dir() else []
+        return [Suite("tests:load", "e2e", folder, select=load)] if load else []
 
     def setup(self) -> None:
         ui = Progress(5)
@@ -377,6 +384,10 @@ class Runner:
                     res = fut.result()
                     results.append(res)
                     self.report(res)
+            for suite in self.load_suites():   # alone, after everything else (ACME_TEST_SUITES applies)
+                res = self.run_suite(suite)
+                results.append(res)
+                self.report(res)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return self.summarise(results, time.monotonic() - t0)
