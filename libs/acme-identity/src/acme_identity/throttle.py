@@ -21,12 +21,12 @@ times. The window is short and nothing else about the account is affected.
 from __future__ import annotations
 
 import math
-import os
 import random
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from acme_platform import ConfigError, UnitOfWork
+from acme_platform import UnitOfWork
+from acme_platform.config import env_int
 
 ACCOUNT_LIMIT_ENV = "ACME_IDENTITY_LOGIN_ACCOUNT_LIMIT"
 ADDRESS_LIMIT_ENV = "ACME_IDENTITY_LOGIN_ADDRESS_LIMIT"
@@ -47,24 +47,11 @@ class Policy:
     window_seconds: int = 900
 
 
-def _env_int(name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"must be an integer (got {raw!r})") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(name, f"must be between {minimum} and {maximum} (got {value})")
-    return value
-
-
 def policy_from_env() -> Policy:
     return Policy(
-        account_limit=_env_int(ACCOUNT_LIMIT_ENV, Policy.account_limit, 1, 1_000_000),
-        address_limit=_env_int(ADDRESS_LIMIT_ENV, Policy.address_limit, 1, 1_000_000),
-        window_seconds=_env_int(WINDOW_ENV, Policy.window_seconds, 1, 86_400),
+        account_limit=env_int(ACCOUNT_LIMIT_ENV, Policy.account_limit, 1, 1_000_000),
+        address_limit=env_int(ADDRESS_LIMIT_ENV, Policy.address_limit, 1, 1_000_000),
+        window_seconds=env_int(WINDOW_ENV, Policy.window_seconds, 1, 86_400),
     )
 
 

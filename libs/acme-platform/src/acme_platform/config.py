@@ -99,6 +99,12 @@ def _redact(url: str) -> str:
     return url
 
 
+def env_int(name: str, default: int, minimum: int, maximum: int, environ: Mapping[str, str] | None = None) -> int:
+    """An integer setting from the environment, validated as the platform's own are (a bad value raises
+    ConfigError naming the variable): for a domain's settings, so each domain does not parse them again."""
+    return _int(os.environ if environ is None else environ, name, default, minimum, maximum)
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
