@@ -17,9 +17,11 @@ import psycopg
 
 from . import load, profile, report, services
 from .cpu import CORES, Window, background_busy
-from .stack import RUN, BENCH, ROOT, BenchError, discover, installed_versions, isolated_env, masked, with_database
+from .stack import (RUN, BENCH, ROOT, BenchError, discover, installed_versions, isolated_env, login_url, masked,
+                    read_credentials, with_database)
 
 RUN_BENCH = RUN / "bench"
+ROLES = RUN_BENCH / "roles"   # the logins `acmectl roles apply` writes for the bench database (mode 600)
 TEMPLATE_MAX_AGE_S = 7 * 86400   # seeded tokens live 30 days
 
 WORKLOADS = ("place_order", "get_product", "get_order")
@@ -99,6 +101,7 @@ def prepare_database(stack, fixtures: Path, log: Path) -> str:
         row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                            (template,)).fetchone()
         fresh = (row is not None and row[0] == want and (saved / "seed.json").exists()
+                 and (ROLES / "storefront").exists()
                  and time.time() - (saved / "seed.json").stat().st_mtime < TEMPLATE_MAX_AGE_S)
         conn.execute(f'DROP DATABASE IF EXISTS "{stack.bench_db}" WITH (FORCE)')
         if not fresh:
@@ -106,14 +109,25 @@ def prepare_database(stack, fixtures: Path, log: Path) -> str:
             conn.execute(f'CREATE DATABASE "{template}"')
     if not fresh:
         template_url = with_database(stack.admin_url, template)
-        env = isolated_env({"DATABASE_URL": template_url, "VIRTUAL_ENV": str(stack.storefront_venv)})
-        _run([str(stack.storefront_venv / "bin" / "acmectl"), "migrate"], env, log, "acmectl migrate")
+        # As `make up` deploys: roles from the storefront's declarations (as the administrator), migrations as
+        # the migrator, and everything L, H and F send as the storefront's own login (stack.service_url).
+        acmectl = str(stack.storefront_venv / "bin" / "acmectl")
+        _run([acmectl, "roles", "apply", "--secrets", str(ROLES)],
+             isolated_env({"ACME_ADMIN_DATABASE_URL": template_url, "VIRTUAL_ENV": str(stack.storefront_venv)}),
+             log, "acmectl roles apply")
+        migrator = isolated_env({"DATABASE_URL": login_url(ROLES / "migrator"), "VIRTUAL_ENV": str(stack.storefront_venv)})
+        _run([acmectl, "migrate"], migrator, log, "acmectl migrate")
+        env = isolated_env({"DATABASE_URL": login_url(ROLES / "storefront"), "VIRTUAL_ENV": str(stack.storefront_venv)})
         if saved.exists():
             shutil.rmtree(saved)
         _run([str(stack.storefront_venv / "bin" / "python"), str(BENCH / "seed.py"), str(saved)], env, log, "seed")
         with psycopg.connect(stack.admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f"COMMENT ON DATABASE \"{template}\" IS '{want}'")
+    # One login carries L's, H's four services' and F's connections at once, far past the storefront's
+    # declared budget (CONNECTION LIMIT): lifted for the bench database's role only.
+    role = read_credentials(ROLES / "storefront")["ACME_DB_ROLE"]
     with psycopg.connect(stack.admin_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT -1')
         conn.execute(f'CREATE DATABASE "{stack.bench_db}" TEMPLATE "{template}"')
     shutil.copytree(saved, fixtures)
     return "reused the seeded template" if fresh else "migrated and seeded a new template"
@@ -276,7 +290,7 @@ def run(cfg: Config) -> int:
 
         def measure(workload: str, mode: str, c: int, seconds: int, hops: int | None = None) -> dict:
             if mode == "F":
-                return load.floor(stack.bench_url, workload, c, cfg.floor_warmup, seconds, fixtures, nonce(),
+                return load.floor(stack.service_url, workload, c, cfg.floor_warmup, seconds, fixtures, nonce(),
                                   hops=hops, window=window("F"))
             if hops is None:
                 return load.wrk(http_target(mode, workload), workload, c, seconds, fixtures, nonce(),

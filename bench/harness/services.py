@@ -59,7 +59,7 @@ def free_port() -> int:
 
 def plan(stack: Stack, logs: Path, port_base: int | None) -> list[Service]:
     spec = tomllib.loads((STOREFRONT / "pyproject.toml").read_text())["tool"]["acme"]["service"]
-    sf_venv, h_venv, db = stack.storefront_venv, stack.http_venv, stack.bench_url
+    sf_venv, h_venv, db = stack.storefront_venv, stack.http_venv, stack.service_url
     sf_cmd = list(spec["command"])
     sf_cmd[0] = str(sf_venv / "bin" / sf_cmd[0])
     offsets = {"storefront": 1, "l-hops": 2, "identity": 11, "catalog": 12, "billing": 13, "orders": 14}

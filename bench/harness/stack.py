@@ -35,7 +35,18 @@ class Stack:
 
     @property
     def bench_url(self) -> str:
+        """The administrator's URL of the bench database (creating it, reading server settings)."""
         return with_database(self.admin_url, self.bench_db)
+
+    @property
+    def service_url(self) -> str:
+        """The storefront's own login on the bench database: what L, H and F connect with, as deployed."""
+        return with_database(login_url(RUN / "bench" / "roles" / "storefront"), self.bench_db)
+
+
+def login_url(path: Path) -> str:
+    """DATABASE_URL of a login file written by `acmectl roles apply --secrets`."""
+    return read_credentials(path)["DATABASE_URL"]
 
 
 def isolated_env(extra: dict[str, str] | None = None) -> dict[str, str]:
