@@ -137,3 +137,17 @@ class Stack:
 
 def explain(res: subprocess.CompletedProcess) -> str:
     return f"exit {res.returncode}\n--- stdout ---\n{res.stdout[-6000:]}\n--- stderr ---\n{res.stderr[-6000:]}"
+
+
+def assert_nothing_left_running(stack) -> None:
+    """After `make down`: no process of the clone's stack, and none of its ports still open."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + 10
+    while processes_inside(stack.base) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_inside(stack.base) == []
+    for name, port in stack.ports.items():
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"{name} port {port} still open after make down"

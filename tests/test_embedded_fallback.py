@@ -15,7 +15,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from stack_support import Stack, explain, processes_inside, sigterm_as_interrupt
+from stack_support import Stack, assert_nothing_left_running, explain, processes_inside, sigterm_as_interrupt
 
 pytestmark = pytest.mark.slow
 
@@ -179,13 +178,7 @@ def test_forcing_system_binaries_that_are_not_there_fails_in_one_line(bare):
 def test_make_down_then_clean_leave_nothing_running(bare):
     res = bare.make("down")
     assert res.returncode == 0, explain(res)
-    deadline = time.monotonic() + 10
-    while processes_inside(bare.base) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert processes_inside(bare.base) == []
-    for name, port in bare.ports.items():
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, f"{name} port {port} still open after make down"
+    assert_nothing_left_running(bare)
     res = bare.make("clean")
     assert res.returncode == 0, explain(res)
     assert not (bare.root / ".run").exists()

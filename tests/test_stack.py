@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -21,7 +20,7 @@ import pytest
 
 from conftest import service_spec
 from ps_sampler import PsSampler, passwords
-from stack_support import Stack, explain, processes_inside, sigterm_as_interrupt
+from stack_support import Stack, assert_nothing_left_running, explain, sigterm_as_interrupt
 
 pytestmark = pytest.mark.slow
 
@@ -199,14 +198,7 @@ def test_make_status_lists_everything(stack):
 def test_make_down_leaves_nothing_running(stack):
     res = stack.make("down")
     assert res.returncode == 0, explain(res)
-    deadline = time.monotonic() + 10
-    while processes_inside(stack.base) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert processes_inside(stack.base) == []
-    import socket
-    for name, port in stack.ports.items():
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, f"{name} port {port} still open after make down"
+    assert_nothing_left_running(stack)
     # Data survives `make down` so the next `make up` reuses it.
     assert (stack.root / ".run/postgres/data/PG_VERSION").exists()
     assert (stack.root / ".run/index/credentials").exists()
