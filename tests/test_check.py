@@ -66,7 +66,7 @@ def test_real_tree_passes_and_leaves_the_shared_tools_venv_alone(tree, tools_ven
     before = stamp.read_text()
     res = run(tree, tools_venv)
     assert res.returncode == 0, res.stdout
-    assert res.stdout.strip().splitlines()[-1] == "4 passed, 0 failed", res.stdout
+    assert res.stdout.strip().splitlines()[-1] == "5 passed, 0 failed", res.stdout
     # Every other suite of this run uses that venv: `check` must not have reinstalled it.
     assert stamp.read_text() == before and (tools_venv / "bin" / "uv").exists()
 
@@ -95,6 +95,30 @@ def test_importing_a_private_platform_module_fails(tree, tools_venv):
     res = run(tree, tools_venv)
     assert res.returncode != 0
     assert f"services/backoffice/src/backoffice/app.py:{line}: backoffice.app imports acme_platform._schema" in res.stdout
+
+
+def test_an_import_circle_inside_a_function_fails_naming_the_circle(tree, tools_venv):
+    # The shape the registry <-> migrations circle had: a one-way import, closed by one hidden in a function.
+    skew = tree / "libs/acme-platform/src/acme_platform/migrations/skew.py"
+    line = plant(skew, "def _planted():\n    from ..migrations import runner  # planted\n    return runner")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert (f"libs/acme-platform/src/acme_platform/migrations/skew.py:{line + 1}: import circle: "
+            "acme_platform.migrations.runner -> acme_platform.migrations.skew -> acme_platform.migrations.runner"
+            in res.stdout), res.stdout
+    assert "check no import circles (grimp): 1 finding(s)" in res.stdout
+    assert "1 failed" in res.stdout.splitlines()[-1]
+
+
+def test_a_three_module_circle_in_a_service_is_named_in_full(tree, tools_venv):
+    pkg = tree / "services/fulfillment/src/fulfillment"
+    (pkg / "planted_a.py").write_text("from . import planted_b  # planted\n")
+    (pkg / "planted_b.py").write_text("import fulfillment.planted_c  # planted\n")
+    (pkg / "planted_c.py").write_text("\n\nfrom .planted_a import *  # planted\n")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert ("services/fulfillment/src/fulfillment/planted_c.py:3: import circle: fulfillment.planted_a -> "
+            "fulfillment.planted_b -> fulfillment.planted_c -> fulfillment.planted_a" in res.stdout), res.stdout
 
 
 def test_domain_sql_naming_another_domains_schema_fails_with_file_and_line(tree, tools_venv):

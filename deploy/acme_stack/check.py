@@ -3,6 +3,7 @@
 - imports: only a domain's top-level package crosses a package boundary; no `_private` module is
   imported from outside its parent (import-linter, boundaries.py);
 - generated contracts: each package's `.importlinter` is current and its CI workflow runs it;
+- import circles: no module of a package imports itself back through others (cycles.py, over grimp);
 - schemas: no library's SQL names a schema another library declares (schemas.py);
 - CODEOWNERS: `.github/CODEOWNERS` is what the declared owners give (codeowners.py).
 
@@ -14,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from . import boundaries, codeowners, schemas, tools
+from . import boundaries, codeowners, cycles, schemas, tools
 from .config import Layout
 from .findings import Finding
 
@@ -23,6 +24,7 @@ def checks(layout: Layout) -> list[tuple[str, Callable[[], list[Finding]]]]:
     root = layout.root
     return [
         ("import boundaries (import-linter)", lambda: boundaries.check_imports(layout)),
+        ("no import circles (grimp)", lambda: cycles.check(layout)),
         ("per-package contracts and CI", lambda: boundaries.check_generated(root, root / tools.REQUIREMENTS)),
         ("schema ownership in SQL", lambda: schemas.check(root)),
         ("CODEOWNERS", lambda: codeowners.check(root)),

@@ -23,19 +23,22 @@ import os
 import socket
 import threading
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable
 
 import sqlalchemy as sa
 
 from .db import Database, create_engine
 from .domains import DomainSpec
+# The registry's read side lives below the migration gate that reads it (instances.py); re-exported here.
+from .instances import COMPATIBILITY_LOCK_KEY, LiveInstance, live_instances
+from .migrations.runner import script_heads
+from .migrations.skew import compatibility_problems
+
+__all__ = ["COMPATIBILITY_LOCK_KEY", "LiveInstance", "live_instances", "InstanceRegistration",
+           "heartbeat_interval", "stale_after"]
 
 log = logging.getLogger(__name__)
 
-# Shared by registering instances, exclusive for a runner applying a contract revision (transaction-level).
-COMPATIBILITY_LOCK_KEY = 0x6163_6D66
 DEFAULT_HEARTBEAT_SECONDS = 2.0
 DEFAULT_STALE_AFTER_SECONDS = 10.0
 
@@ -48,43 +51,9 @@ def stale_after() -> float:
     return float(os.environ.get("ACME_INSTANCE_STALE_AFTER", DEFAULT_STALE_AFTER_SECONDS))
 
 
-@dataclass(frozen=True)
-class LiveInstance:
-    instance_id: str
-    service: str
-    service_version: str
-    host: str
-    pid: int
-    started_at: datetime
-    heartbeat_at: datetime
-    packages: dict[str, str]     # distribution name -> version
-    heads: dict[str, list[str]]  # domain -> migration heads the installed package knows
-    git_sha: str | None
-
-
-def live_instances(connection: sa.Connection) -> list[LiveInstance]:
-    """Instances whose last heartbeat is within *their own* stale window.
-
-    The window is the one the instance declared when it registered (it knows its heartbeat interval);
-    judging it by the reader's setting would let an `acmectl migrate` run with a small window treat
-    live old instances as dead and apply a contract under them.
-    """
-    exists = connection.exec_driver_sql("SELECT to_regclass('acme_platform.instances') IS NOT NULL").scalar()
-    if not exists:
-        return []
-    rows = connection.exec_driver_sql(
-        "SELECT instance_id::text, service, service_version, host, pid, started_at, heartbeat_at, packages, heads, git_sha "
-        "FROM acme_platform.instances WHERE heartbeat_at > now() - make_interval(secs => stale_after_seconds) "
-        "ORDER BY service, host, pid",
-    ).all()
-    return [LiveInstance(*row) for row in rows]
-
-
 class InstanceRegistration:
     def __init__(self, database: Database, *, service: str, service_version: str, domains: list[DomainSpec],
                  on_incompatible: Callable[[list[str]], None] | None = None):
-        from .migrations.runner import script_heads
-
         self.database = database
         self.instance_id = str(uuid.uuid4())
         self.service = service
@@ -142,8 +111,6 @@ class InstanceRegistration:
             return False
 
     def _compatibility_problems(self, conn: sa.Connection) -> list[str]:
-        from .migrations.skew import compatibility_problems
-
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock_shared(%(k)s)", {"k": COMPATIBILITY_LOCK_KEY})
         return compatibility_problems(conn, self.domains, versions=self.packages)
 

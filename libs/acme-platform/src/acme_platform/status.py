@@ -15,7 +15,7 @@ from .config import to_sqlalchemy_url
 from .domains import installed_domains
 from .migrations.runner import alembic_config, db_heads, pending_revisions, script_heads
 from .migrations.skew import LEDGER, blockers, policy_of, required_minimum
-from .registry import live_instances
+from .instances import live_instances
 
 
 def _v(text: str) -> Version:

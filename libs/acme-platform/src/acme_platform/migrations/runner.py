@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 
 from ..config import to_sqlalchemy_url
 from ..domains import DomainSpec, installed_domains
-from ..registry import COMPATIBILITY_LOCK_KEY, LiveInstance
+from ..instances import COMPATIBILITY_LOCK_KEY, LiveInstance
 from ..roles import apply as roles_apply
 from .skew import RevisionPolicy, RevisionPolicyError, blockers, ensure_ledger, policy_of, record
 
@@ -243,7 +243,7 @@ class MigrationRunner:
                 except RevisionPolicyError as exc:
                     raise MigrationError(spec.name, str(exc)) from None
                 if any(policy.phase == "contract" for policy in policies.values()):
-                    # Exclusive against registering instances (registry.COMPATIBILITY_LOCK_KEY), held to
+                    # Exclusive against registering instances (instances.COMPATIBILITY_LOCK_KEY), held to
                     # COMMIT: an instance checking its compatibility right now finishes (and is seen live
                     # below) or waits and then sees this contract applied. Bounded by lock_timeout.
                     self._exclude_registrations(conn, spec)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from packaging.version import InvalidVersion, Version
 
 from ..domains import DomainSpec
-from ..registry import LiveInstance, live_instances
+from ..instances import LiveInstance, live_instances
 
 PHASES = ("expand", "contract")
 LEDGER = "acme_migration_ledger"

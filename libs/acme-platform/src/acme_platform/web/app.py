@@ -21,7 +21,7 @@ from ..registry import InstanceRegistration
 from . import deadline, observability
 from .forwarded import trusted_proxies
 from .problems import problem, register_error_handlers
-from .request_uow import UnitOfWorkFlask
+from .request_uow import EXTENSION, UnitOfWorkFlask
 
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class Platform:
 
 
 def platform() -> Platform:
-    return current_app.extensions["acme"]
+    return current_app.extensions[EXTENSION]
 
 
 def create_app(
@@ -134,7 +134,7 @@ def create_app(
     trusted_proxies()  # a bad ACME_TRUSTED_PROXIES fails the start, not the first login
     specs = installed_domains(domains)
     acme = Platform(settings=settings, database=Database(settings), domains=specs)
-    app.extensions["acme"] = acme
+    app.extensions[EXTENSION] = acme
     _refuse_incompatible_schema(acme)
     register_error_handlers(app)
     observability.install(app, settings.service_name)

@@ -1,9 +1,14 @@
 """One unit of work per request, opened on first use, committed only if the response is a success."""
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 
 from ..uow import UnitOfWork
+
+
+# The app's Platform (app.py) in app.extensions. Looked up by key, not through app.platform(): app.py
+# builds on this module (UnitOfWorkFlask), so importing it back would close an import circle.
+EXTENSION = "acme"
 
 
 class _RolledBack(Exception):
@@ -14,9 +19,7 @@ def current_uow() -> UnitOfWork:
     """The request's unit of work; every domain call in one request shares its transaction."""
     uow = g.get("_acme_uow")
     if uow is None:
-        from .app import platform
-
-        cm = platform().database.unit_of_work()
+        cm = current_app.extensions[EXTENSION].database.unit_of_work()
         uow = cm.__enter__()
         g._acme_uow_cm = cm
         g._acme_uow = uow
