@@ -121,6 +121,25 @@ def test_a_three_module_circle_in_a_service_is_named_in_full(tree, tools_venv):
             "fulfillment.planted_b -> fulfillment.planted_c -> fulfillment.planted_a" in res.stdout), res.stdout
 
 
+def test_the_platform_core_importing_flask_fails(tree, tools_venv):
+    db = tree / "libs/acme-platform/src/acme_platform/db.py"
+    line = plant(db, "import flask  # planted")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f"libs/acme-platform/src/acme_platform/db.py:{line}: acme_platform.db imports flask" in res.stdout, res.stdout
+    assert "1 failed" in res.stdout.splitlines()[-1]
+
+
+def test_the_platform_core_reaching_the_web_edge_through_another_module_fails(tree, tools_venv):
+    # uow -> web.problems -> flask: the contract follows chains, not only direct imports.
+    uow = tree / "libs/acme-platform/src/acme_platform/uow.py"
+    line = plant(uow, "from .web import problems  # planted")
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    assert f"libs/acme-platform/src/acme_platform/uow.py:{line}: acme_platform.uow imports acme_platform.web" in res.stdout, \
+        res.stdout
+
+
 def test_domain_sql_naming_another_domains_schema_fails_with_file_and_line(tree, tools_venv):
     repo = tree / "libs/acme-catalog/src/acme_catalog/repository.py"
     line = plant(repo, '_PLANTED = "SELECT balance_cents FROM billing.accounts WHERE id = %s"')
