@@ -1,74 +1,51 @@
 """Request and response models: what spectree validates and what /openapi.json documents.
 
-Requests only check *shape* (types, required fields, no unknown fields); the domains own the
-business rules (sku format, price range, ...) and name the offending field themselves, so a rule
-is written once. Strict types: "100" or 1.5 is not a price, true is not a quantity.
+Built on the platform's HTTP kit (acme_platform.web): request bodies are strict ("100" or 1.5 is not
+a price, true is not a quantity) and refuse unknown fields; queries refuse unknown parameters; times
+leave as UTC. Requests only check *shape*; the domains own the business rules (sku format, price
+range, ...) and name the offending field themselves, so a rule is written once.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any
 from uuid import UUID
 
-from acme_platform.web import storable
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from acme_platform.web import QueryModel, RequestModel, ResponseModel, StorableStr, UtcDatetime
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
-Text = Annotated[str, Field(strict=True, max_length=10_000), AfterValidator(storable)]
-# Postgres hands back timestamps in the session's time zone; the API always speaks UTC.
-Utc = Annotated[datetime, AfterValidator(lambda value: value.astimezone(timezone.utc))]
-
-
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Problem(BaseModel):
-    """application/problem+json (RFC 9457) as every error leaves; context members vary by code."""
-    model_config = ConfigDict(extra="allow")
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str | None = None
-    field: str | None = None
-
-
-def problems(*statuses: int) -> dict[str, Any]:
-    """Response(...) keyword arguments documenting these error statuses (OpenAPI only)."""
-    return {f"HTTP_{status}": Problem for status in statuses}
+Text = Annotated[StorableStr, Field(max_length=10_000)]
 
 
 # -- tokens --------------------------------------------------------------------------------------
 
-class TokenIn(Request):
+class TokenIn(RequestModel):
     email: Text
     password: Text
 
 
-class TokenOut(BaseModel):
+class TokenOut(ResponseModel):
     token: str
-    expires_at: Utc
+    expires_at: UtcDatetime
 
 
 # -- products ------------------------------------------------------------------------------------
 
-class ProductIn(Request):
+class ProductIn(RequestModel):
     sku: Text
     name: Text
     description: Text = ""
-    price_cents: StrictInt
+    price_cents: int
     currency: Text
-    stock: StrictInt = 0
+    stock: int = 0
 
 
-class ProductPatch(Request):
+class ProductPatch(RequestModel):
     # Defaults are None but an explicit null is rejected (the annotations are not Optional): "leave
     # it alone" is expressed by omitting the field, and null would be ambiguous for description.
     name: Text = None  # type: ignore[assignment]
     description: Text = None  # type: ignore[assignment]
-    price_cents: StrictInt = None  # type: ignore[assignment]
-    active: StrictBool = None  # type: ignore[assignment]
+    price_cents: int = None  # type: ignore[assignment]
+    active: bool = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _something_to_change(self) -> "ProductPatch":
@@ -80,13 +57,13 @@ class ProductPatch(Request):
         return self.model_dump(exclude_unset=True)
 
 
-class ProductQuery(Request):
+class ProductQuery(QueryModel):
     limit: int = Field(20, ge=1, le=100)
     after: Text | None = None
     include_inactive: bool = False
 
 
-class ProductOut(BaseModel):
+class ProductOut(ResponseModel):
     sku: str
     name: str
     description: str
@@ -97,7 +74,7 @@ class ProductOut(BaseModel):
     reserved: int
     available: int
     version: int
-    updated_at: Utc
+    updated_at: UtcDatetime
 
     @classmethod
     def of(cls, p) -> "ProductOut":
@@ -106,16 +83,16 @@ class ProductOut(BaseModel):
                    available=p.available, version=p.version, updated_at=p.updated_at)
 
 
-class ProductPage(BaseModel):
+class ProductPage(ResponseModel):
     items: list[ProductOut]
     next: str | None
 
 
-class StockIn(Request):
-    delta: StrictInt
+class StockIn(RequestModel):
+    delta: int
 
 
-class StockOut(BaseModel):
+class StockOut(ResponseModel):
     sku: str
     on_hand: int
     reserved: int
@@ -124,8 +101,8 @@ class StockOut(BaseModel):
 
 # -- customers -----------------------------------------------------------------------------------
 
-class CreditIn(Request):
-    amount_cents: StrictInt
+class CreditIn(RequestModel):
+    amount_cents: int
 
 
 class IdempotencyHeaders(BaseModel):
@@ -138,7 +115,7 @@ class IdempotencyHeaders(BaseModel):
     )
 
 
-class CreditOut(BaseModel):
+class CreditOut(ResponseModel):
     customer_id: str
     balance_cents: int
     currency: str
@@ -148,28 +125,28 @@ class CreditOut(BaseModel):
 
 # -- orders --------------------------------------------------------------------------------------
 
-class OrderQuery(Request):
+class OrderQuery(QueryModel):
     status: Text | None = None
     customer_id: UUID | None = None
     limit: int = Field(20, ge=1, le=100)
     after: Text | None = None
 
 
-class OrderLineOut(BaseModel):
+class OrderLineOut(ResponseModel):
     sku: str
     quantity: int
     unit_price_cents: int
 
 
-class OrderOut(BaseModel):
+class OrderOut(ResponseModel):
     id: str
     customer_id: str
     status: str
     total_cents: int
     currency: str
     items: list[OrderLineOut]
-    created_at: Utc
-    updated_at: Utc
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
     @classmethod
     def of(cls, o) -> "OrderOut":
@@ -180,14 +157,14 @@ class OrderOut(BaseModel):
                    created_at=o.created_at, updated_at=o.updated_at)
 
 
-class OrderPage(BaseModel):
+class OrderPage(ResponseModel):
     items: list[OrderOut]
     next: str | None
 
 
 # -- ledger --------------------------------------------------------------------------------------
 
-class LedgerOut(BaseModel):
+class LedgerOut(ResponseModel):
     balanced: bool
     postings_checked: int
     problems: list[str]

@@ -1,16 +1,14 @@
 """Request and response models: they validate what clients send and are the source of /openapi.json.
 
-Requests are strict (no "5" for 5, no true for 1) and refuse unknown fields, so a typo in a field
-name is a 422 naming it rather than a silently ignored value. Business rules (email syntax, password
-length, which SKUs exist) stay in the domains; these models only bound the shape and size of input.
+Built on the platform's HTTP kit (acme_platform.web): strict request bodies refusing unknown fields,
+queries that refuse unknown parameters, UTC datetimes; errors are documented with its `problems(...)`.
+Business rules (email syntax, password length, which SKUs exist) stay in the domains; these models only
+bound the shape and size of input.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from acme_platform.web import StorableStr
+from acme_platform.web import QueryModel, RequestModel, ResponseModel, StorableStr, UtcDatetime
+from pydantic import BaseModel, ConfigDict, Field
 
 # Transport-level bounds: generous, only there so nobody can make us parse megabytes of a "name".
 _TEXT_MAX = 1024
@@ -21,46 +19,25 @@ PAGE_MAX = 100
 PAGE_DEFAULT = 20
 
 
-def _as_utc(value: datetime) -> datetime:
-    # Postgres returns timestamptz in the session time zone; clients always get UTC ("...Z").
-    return value.astimezone(timezone.utc)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class _Query(BaseModel):
-    # Query strings are text by nature, so not strict; unknown parameters are still refused.
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Response(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
 # -- requests ------------------------------------------------------------------------------------
 
-class CustomerIn(_Request):
+class CustomerIn(RequestModel):
     email: StorableStr = Field(max_length=_TEXT_MAX, examples=["ada@example.com"])
     password: StorableStr = Field(max_length=_TEXT_MAX, description="At least 10 characters.")
     name: StorableStr = Field(max_length=_TEXT_MAX, examples=["Ada Lovelace"])
 
 
-class TokenIn(_Request):
+class TokenIn(RequestModel):
     email: StorableStr = Field(max_length=_TEXT_MAX)
     password: StorableStr = Field(max_length=_TEXT_MAX)
 
 
-class OrderItemIn(_Request):
+class OrderItemIn(RequestModel):
     sku: StorableStr = Field(min_length=1, max_length=SKU_MAX, examples=["MUG-001"])
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
 
 
-class OrderIn(_Request):
+class OrderIn(RequestModel):
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_LINES)
 
 
@@ -73,30 +50,30 @@ class IdempotencyHeaders(BaseModel):
     )
 
 
-class ProductsQuery(_Query):
+class ProductsQuery(QueryModel):
     limit: int = Field(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX)
     after: str | None = Field(default=None, max_length=SKU_MAX, description="`next` of the previous page.")
 
 
-class OrdersQuery(_Query):
+class OrdersQuery(QueryModel):
     limit: int = Field(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX)
     after: str | None = Field(default=None, max_length=200, description="`next` of the previous page.")
 
 
 # -- responses -----------------------------------------------------------------------------------
 
-class CustomerOut(_Response):
+class CustomerOut(ResponseModel):
     id: str
     email: str
     name: str
 
 
-class TokenOut(_Response):
+class TokenOut(ResponseModel):
     token: str
     expires_at: UtcDatetime
 
 
-class ProductOut(_Response):
+class ProductOut(ResponseModel):
     sku: str
     name: str
     description: str
@@ -105,23 +82,23 @@ class ProductOut(_Response):
     available: int
 
 
-class ProductPage(_Response):
+class ProductPage(ResponseModel):
     items: list[ProductOut]
     next: str | None
 
 
-class WalletOut(_Response):
+class WalletOut(ResponseModel):
     balance_cents: int
     currency: str
 
 
-class OrderLineOut(_Response):
+class OrderLineOut(ResponseModel):
     sku: str
     quantity: int
     unit_price_cents: int
 
 
-class OrderOut(_Response):
+class OrderOut(ResponseModel):
     id: str
     status: str
     total_cents: int
@@ -130,24 +107,6 @@ class OrderOut(_Response):
     created_at: UtcDatetime
 
 
-class OrderPage(_Response):
+class OrderPage(ResponseModel):
     items: list[OrderOut]
     next: str | None
-
-
-class Problem(BaseModel):
-    """application/problem+json (RFC 9457). Extra members name what was wrong (field, sku, ...)."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str | None = None
-    field: str | None = None
-    sku: str | None = None
-
-
-def problems(*statuses: int) -> dict[str, Any]:
-    """Response(...) keyword arguments documenting these error statuses with the Problem model."""
-    return {f"HTTP_{status}": Problem for status in statuses}

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import acme_billing
-from acme_platform.web import current_uow
+from acme_platform.web import current_uow, problems
 from flask import Blueprint
 from spectree import Response
 
-from ..auth import BEARER, require_staff
-from ..schemas import LedgerOut, problems
+from ..auth import BEARER, staff_required
+from ..schemas import LedgerOut
 
 
 def blueprint(spec) -> Blueprint:
     bp = Blueprint("ledger", __name__)
-    bp.before_request(require_staff)
 
     @bp.get("/v1/ledger/check")
+    @staff_required
     @spec.validate(resp=Response(HTTP_200=LedgerOut, **problems(401, 403)), tags=["ledger"], security=BEARER)
     def check():
         """Every posting balanced, every cached balance equal to its entries, no over-refund."""

@@ -3,33 +3,32 @@ from __future__ import annotations
 
 import acme_billing
 import acme_catalog
-from acme_platform.web import ProblemException, current_uow, problem
+from acme_platform.web import ProblemException, current_uow, problem, problems
 from flask import Blueprint
 from spectree import Response
 
-from ..auth import BEARER, require_staff
-from ..schemas import ProductIn, ProductOut, ProductPage, ProductPatch, ProductQuery, StockIn, StockOut, problems
-from ._body import json_body
+from ..auth import BEARER, staff_required
+from ..schemas import ProductIn, ProductOut, ProductPage, ProductPatch, ProductQuery, StockIn, StockOut
 
 
 def blueprint(spec) -> Blueprint:
     bp = Blueprint("products", __name__)
-    bp.before_request(require_staff)
 
     @bp.post("/v1/products")
+    @staff_required
     @spec.validate(json=ProductIn, resp=Response(HTTP_201=ProductOut, **problems(401, 403, 409, 415, 422)),
                    tags=["products"], security=BEARER)
     def create(json: ProductIn):
         """Create a product (409 if the sku exists; 422 naming `currency` unless priced in the wallets' currency)."""
-        body = json_body(json, ProductIn)
-        _refuse_unpayable_currency(body.currency)
+        _refuse_unpayable_currency(json.currency)
         product = acme_catalog.create_product(
-            current_uow(), sku=body.sku, name=body.name, description=body.description,
-            price_cents=body.price_cents, currency=body.currency, stock=body.stock,
+            current_uow(), sku=json.sku, name=json.name, description=json.description,
+            price_cents=json.price_cents, currency=json.currency, stock=json.stock,
         )
         return ProductOut.of(product), 201
 
     @bp.get("/v1/products")
+    @staff_required
     @spec.validate(query=ProductQuery, resp=Response(HTTP_200=ProductPage, **problems(401, 403, 422)), tags=["products"],
                    security=BEARER)
     def list_(query: ProductQuery):
@@ -39,27 +38,28 @@ def blueprint(spec) -> Blueprint:
         return ProductPage(items=[ProductOut.of(p) for p in page.items], next=page.next)
 
     @bp.get("/v1/products/<sku>")
+    @staff_required
     @spec.validate(resp=Response(HTTP_200=ProductOut, **problems(401, 403, 404)), tags=["products"], security=BEARER)
     def get(sku: str):
         """One product, active or not."""
         return ProductOut.of(acme_catalog.get_product(current_uow(), sku))
 
     @bp.patch("/v1/products/<sku>")
+    @staff_required
     @spec.validate(json=ProductPatch, resp=Response(HTTP_200=ProductOut, **problems(401, 403, 404, 415, 422)),
                    tags=["products"], security=BEARER)
     def update(sku: str, json: ProductPatch):
         """Change name, description, price or active; storefronts see it within a second
         (catalog publishes catalog.product_changed with this transaction)."""
-        body = json_body(json, ProductPatch)
-        return ProductOut.of(acme_catalog.update_product(current_uow(), sku, **body.changes()))
+        return ProductOut.of(acme_catalog.update_product(current_uow(), sku, **json.changes()))
 
     @bp.post("/v1/products/<sku>/stock")
+    @staff_required
     @spec.validate(json=StockIn, resp=Response(HTTP_200=StockOut, **problems(401, 403, 404, 409, 415, 422)),
                    tags=["products"], security=BEARER)
     def adjust(sku: str, json: StockIn):
         """Goods received (+delta) or written off (-delta); 409 if on hand would drop below reserved."""
-        body = json_body(json, StockIn)
-        level = acme_catalog.adjust_stock(current_uow(), sku, body.delta)
+        level = acme_catalog.adjust_stock(current_uow(), sku, json.delta)
         return StockOut(sku=level.sku, on_hand=level.on_hand, reserved=level.reserved, available=level.available)
 
     return bp

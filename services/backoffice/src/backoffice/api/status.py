@@ -9,19 +9,20 @@ from acme_platform.status import collect_status, render_html
 from acme_platform.web import platform
 from flask import Blueprint, Response, jsonify
 
-from ..auth import require_staff
+from ..auth import staff_required
 
 
 def blueprint(spec) -> Blueprint:  # noqa: ARG001 - not part of the JSON API document
     bp = Blueprint("status", __name__)
-    bp.before_request(require_staff)
 
     @bp.get("/status")
+    @staff_required
     def status_page():
         report = collect_status(platform().settings.database_url)
         return Response(render_html(report), mimetype="text/html")
 
     @bp.get("/v1/status")
+    @staff_required
     def status_json():
         return jsonify(collect_status(platform().settings.database_url))
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import acme_billing
 import acme_identity
-from acme_platform.web import current_uow
+from acme_platform.web import current_uow, problems
 from flask import Blueprint
 from spectree import Response, SpecTree
 
-from ..schemas import CustomerIn, CustomerOut, problems
+from ..schemas import CustomerIn, CustomerOut
 
 def blueprint(spec: SpecTree) -> Blueprint:
     bp = Blueprint("customers", __name__)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import acme_catalog
-from acme_platform.web import current_uow, platform
+from acme_platform.web import current_uow, platform, problems
 from flask import Blueprint
 from spectree import Response, SpecTree
 
-from ..schemas import ProductOut, ProductPage, ProductsQuery, problems
+from ..schemas import ProductOut, ProductPage, ProductsQuery
 
 
 def product_cache() -> acme_catalog.ProductCache:

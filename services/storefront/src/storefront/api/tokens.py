@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import acme_identity
 from acme_platform import Principal
-from acme_platform.web import client_address, current_uow, platform
+from acme_platform.web import client_address, current_uow, platform, problems
 from flask import Blueprint
 from spectree import Response, SpecTree
 
 from ..auth import BEARER, customer_required
-from ..schemas import TokenIn, TokenOut, problems
+from ..schemas import TokenIn, TokenOut
 
 
 def blueprint(spec: SpecTree) -> Blueprint:

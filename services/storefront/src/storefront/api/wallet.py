@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import acme_billing
 from acme_platform import Principal
-from acme_platform.web import current_uow
+from acme_platform.web import current_uow, problems
 from flask import Blueprint
 from spectree import Response, SpecTree
 
 from ..auth import BEARER, customer_required
-from ..schemas import WalletOut, problems
+from ..schemas import WalletOut
 
 
 def blueprint(spec: SpecTree) -> Blueprint:
