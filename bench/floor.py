@@ -1,9 +1,12 @@
 """F mode, the floor: the SQL statements L sends, issued by plain psycopg in one transaction per
-operation. No HTTP, no Flask, no SQLAlchemy. Run with the bench venv's python (psycopg[binary]).
+operation. No HTTP, no Flask, no SQLAlchemy on the measured path.
 
-The statement texts below are copied from what the libraries send (captured with log_statement=all;
-see README "How F is built"), with the same parameters, in the same order, in one transaction, on
-connections that psycopg prepares statements on after 5 uses exactly as under SQLAlchemy. What F
+Run with the storefront's venv python (.run/venvs/storefront, what L runs; harness/load.py does): the
+statements are imported from the domain packages' repository modules installed there, so F sends the
+very texts of the library versions L is measured with, never a copy (every domain writes its SQL as
+psycopg `%(name)s` texts, which plain psycopg takes verbatim). F passes the same parameters, in the same
+order, in one transaction, on connections that psycopg prepares statements on after 5 uses exactly as
+under SQLAlchemy. Importing the packages loads SQLAlchemy once at start-up; the loop never calls it. What F
 leaves out is exactly what stands between the domain code and the database: HTTP parsing and
 routing, request validation, SQLAlchemy's execution and result processing, logging and metrics.
 
@@ -30,95 +33,14 @@ import uuid
 from datetime import datetime, timezone
 
 import psycopg
+from acme_billing.repository import BALANCE as GET_BALANCE
+from acme_billing.repository import CHARGE
+from acme_catalog.repository import RESERVE_MANY
+from acme_catalog.repository import SELECT_ONE as GET_PRODUCT
+from acme_identity.repository import TOKEN_BY_HASH
+from acme_orders.repository import CLAIM_KEY, INSERT_ORDER
+from acme_orders.repository import GET_OWNED as GET_ORDER
 
-TOKEN_BY_HASH = (
-    "SELECT identity.tokens.id, identity.tokens.account_id, identity.tokens.scopes, identity.tokens.expires_at, "
-    "identity.tokens.revoked_at, identity.accounts.kind, identity.accounts.email \n"
-    "FROM identity.tokens JOIN identity.accounts ON identity.accounts.id = identity.tokens.account_id \n"
-    "WHERE identity.tokens.token_hash = %(h)s"
-)
-CLAIM_KEY = (
-    "INSERT INTO orders.idempotency_keys (customer_id, key, request_hash, order_id) "
-    "VALUES (%(c)s::VARCHAR, %(k)s::VARCHAR, %(h)s::VARCHAR, %(o)s::UUID) "
-    "ON CONFLICT (customer_id, key) DO NOTHING "
-    "RETURNING orders.idempotency_keys.order_id"
-)
-RESERVE_MANY = """
-        WITH req AS (
-            SELECT r.sku, r.qty FROM unnest(%(skus)s::text[], %(qtys)s::integer[]) AS r(sku, qty)
-        ),
-        locked AS MATERIALIZED (
-            SELECT p.sku, p.active, p.on_hand, p.reserved, req.qty
-            FROM catalog.products AS p JOIN req ON req.sku = p.sku
-            ORDER BY p.sku
-            FOR UPDATE OF p
-        ),
-        verdict AS (
-            SELECT count(*) FILTER (WHERE locked.active AND locked.on_hand - locked.reserved >= locked.qty) = %(n)s AS ok
-            FROM locked
-        ),
-        changed AS (
-            UPDATE catalog.products AS p SET reserved = p.reserved + l.qty,
-                version = p.version + 1, updated_at = now()
-            FROM locked AS l
-            WHERE p.sku = l.sku AND (SELECT ok FROM verdict) AND p.active AND p.on_hand - p.reserved >= l.qty
-            RETURNING p.sku, p.name, p.description, p.price_cents, p.currency, p.active, p.on_hand, p.reserved, p.version, p.updated_at
-        )
-        SELECT c.*, req.sku AS req_sku, l.active AS l_active, l.on_hand AS l_on_hand, l.reserved AS l_reserved
-        FROM req
-        LEFT JOIN locked AS l ON l.sku = req.sku
-        LEFT JOIN changed AS c ON c.sku = req.sku
-    """
-CHARGE = """
-    WITH account AS (
-        UPDATE billing.accounts SET balance_cents = balance_cents + CAST(%(delta)s AS bigint)
-        WHERE kind = 'customer' AND owner_id = %(owner_id)s
-          AND currency = %(currency)s AND balance_cents >= CAST(%(amount)s AS bigint)
-        RETURNING id, balance_cents, currency
-    )
-, posting AS (
-    INSERT INTO billing.postings
-        (id, kind, owner_id, amount_cents, currency, reference, granted_by, balance_after_cents, created_at)
-    SELECT CAST(%(posting_id)s AS uuid), %(kind)s, %(owner_id)s, CAST(%(amount)s AS bigint), account.currency,
-           %(reference)s, %(granted_by)s, account.balance_cents, %(created_at)s
-    FROM account
-    RETURNING id
-), moved AS (
-    INSERT INTO billing.entries (posting_id, account_id, amount_cents)
-    SELECT posting.id, e.account_id, e.amount_cents
-    FROM posting, account, LATERAL (VALUES
-        (account.id, CAST(%(delta)s AS bigint)),
-        ((SELECT s.id FROM billing.accounts s
-          WHERE s.kind = 'system' AND s.owner_id = %(system_owner_prefix)s || account.currency),
-         -CAST(%(delta)s AS bigint))
-    ) AS e(account_id, amount_cents)
-)
-SELECT balance_cents, currency FROM account"""
-INSERT_ORDER = (
-    "WITH new_lines AS ("
-    "INSERT INTO orders.order_lines (order_id, sku, quantity, unit_price_cents) "
-    "SELECT %(o)s::UUID, line.sku, line.quantity, line.unit_price_cents "
-    "FROM unnest(%(skus)s::TEXT[], %(qtys)s::INTEGER[], %(prices)s::BIGINT[]) "
-    "AS line(sku, quantity, unit_price_cents)"
-    "), new_order AS ("
-    "INSERT INTO orders.orders (id, customer_id, status, total_cents, currency) "
-    "VALUES (%(o)s::UUID, %(c)s::VARCHAR, %(s)s::VARCHAR, %(t)s::BIGINT, "
-    "%(cur)s::VARCHAR) "
-    "RETURNING orders.orders.created_at, orders.orders.updated_at"
-    ") SELECT new_order.created_at, new_order.updated_at FROM new_order"
-)
-GET_ORDER = (
-    "SELECT o.id, o.customer_id, o.status, o.total_cents, o.currency, o.created_at, o.updated_at, "
-    "(SELECT coalesce(json_agg(json_build_array(l.sku, l.quantity, l.unit_price_cents) "
-    "ORDER BY l.sku COLLATE \"C\"), '[]'::json) "
-    "FROM orders.order_lines AS l WHERE l.order_id = o.id) AS lines "
-    "FROM orders.orders AS o WHERE o.id = %(id)s::UUID AND o.customer_id = %(c)s::VARCHAR"
-)
-GET_PRODUCT = (
-    "SELECT p.sku, p.name, p.description, p.price_cents, p.currency, p.active, p.on_hand, p.reserved, "
-    'p.version, p.updated_at FROM catalog.products AS p WHERE p.sku = %(sku)s::VARCHAR COLLATE "C"'
-)
-GET_BALANCE = "SELECT balance_cents, currency FROM billing.accounts WHERE kind = 'customer' AND owner_id = %(owner_id)s"
 
 
 def events_statement(pending: list[tuple[str, str, str]]) -> tuple[str, dict]:
@@ -161,7 +83,7 @@ class Client:
         found = self.principals.get(digest)
         if found is None:
             with self.conn.transaction():
-                row = self.conn.execute(TOKEN_BY_HASH, {"h": digest}).fetchone()
+                row = self.conn.execute(TOKEN_BY_HASH, {"token_hash": digest}).fetchone()
             found = self.principals[digest] = (str(row[1]), "staff" in row[2])
         return found
 
@@ -178,7 +100,8 @@ class Client:
         pending: list[tuple[str, str, str]] = []
         conn = self.conn
         with conn.transaction():
-            claimed = conn.execute(CLAIM_KEY, {"c": customer, "k": key, "h": request_hash, "o": order_id}).fetchone()
+            claimed = conn.execute(CLAIM_KEY, {"customer_id": customer, "key": key, "request_hash": request_hash,
+                                                "order_id": order_id}).fetchone()
             assert claimed is not None
             skus, qtys = [s for s, _ in lines], [q for _, q in lines]
             rows = conn.execute(RESERVE_MANY, {"skus": skus, "qtys": qtys, "n": len(lines)}).fetchall()
@@ -198,8 +121,9 @@ class Client:
                 raise RuntimeError("charge refused")
             pending.append(("billing.balance_changed", customer,
                             compact({"owner_id": customer, "posting_id": posting_id})))
-            conn.execute(INSERT_ORDER, {"o": order_id, "skus": skus, "qtys": qtys, "prices": prices, "c": customer,
-                                        "s": "placed", "t": total, "cur": "USD"}).fetchone()
+            conn.execute(INSERT_ORDER, {"order_id": order_id, "customer_id": customer, "status": "placed",
+                                        "total_cents": total, "currency": "USD", "skus": skus, "quantities": qtys,
+                                        "prices": prices}).fetchone()
             pending.append(("orders.order_placed", order_id,
                             compact({"order_id": order_id, "customer_id": customer, "status": "placed"})))
             conn.execute(*events_statement(pending)).fetchone()
@@ -214,7 +138,7 @@ class Client:
         token, order_id = self.rnd.choice(self.fx["orders"])
         customer, _ = self.principal(token)
         with self.conn.transaction():
-            row = self.conn.execute(GET_ORDER, {"id": order_id, "c": customer}).fetchone()
+            row = self.conn.execute(GET_ORDER, {"order_id": order_id, "owner": customer}).fetchone()
         if row is None:
             raise RuntimeError("order not found")
 
@@ -223,14 +147,14 @@ class Client:
         token, order_id = self.rnd.choice(self.fx["orders"])
         conn = self.conn
         with conn.transaction():
-            row = conn.execute(TOKEN_BY_HASH, {"h": hashlib.sha256(token.encode("ascii")).digest()}).fetchone()
+            row = conn.execute(TOKEN_BY_HASH, {"token_hash": hashlib.sha256(token.encode("ascii")).digest()}).fetchone()
             customer = str(row[1])
             if n >= 2:
                 conn.execute(GET_PRODUCT, {"sku": self.rnd.choice(self.fx["skus"])}).fetchone()
             if n >= 3:
                 conn.execute(GET_BALANCE, {"owner_id": customer}).fetchone()
             if n >= 4:
-                conn.execute(GET_ORDER, {"id": order_id, "c": customer}).fetchone()
+                conn.execute(GET_ORDER, {"order_id": order_id, "owner": customer}).fetchone()
 
 
 def load_fixtures(path: str) -> dict:

@@ -232,3 +232,28 @@ def test_package_contract_runs_against_an_installed_venv(repo_root, test_env, to
                          env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
     assert res.returncode == 0, res.stdout
     assert "0 broken" in res.stdout and "kept" in res.stdout
+
+
+def test_sql_outside_a_domains_repository_or_in_another_style_fails_with_file_and_line(tree, tools_venv):
+    # The data-access convention (data_access.py): a domain's SQL is psycopg %(name)s text in its
+    # repository.py, sent with exec_driver_sql. One violation of each kind, planted in a copy.
+    service = tree / "libs/acme-orders/src/acme_orders/service.py"
+    import_line = plant(service, "import sqlalchemy as _planted_sa")
+    send_line = plant(service, "_PLANTED = lambda uow: uow.connection.exec_driver_sql('SELECT 1')")
+    billing = tree / "libs/acme-billing/src/acme_billing/repository.py"
+    colon_line = plant(billing, '_PLANTED = "SELECT 1 FROM billing.accounts WHERE owner_id = :owner_id"')
+    catalog = tree / "libs/acme-catalog/src/acme_catalog/repository.py"
+    text_line = plant(catalog, '_PLANTED = sa.text("SELECT sku FROM catalog.products")')
+    (tree / "libs/acme-identity/src/acme_identity/repository.py").unlink()
+    res = run(tree, tools_venv)
+    assert res.returncode != 0
+    for expected in (
+        f"libs/acme-orders/src/acme_orders/service.py:{import_line}: imports SQLAlchemy: SQL belongs in repository.py",
+        f"libs/acme-orders/src/acme_orders/service.py:{send_line}: calls .exec_driver_sql(): SQL belongs in "
+        "repository.py",
+        f"libs/acme-billing/src/acme_billing/repository.py:{colon_line}: SQL parameter :owner_id in the :name style",
+        f"libs/acme-catalog/src/acme_catalog/repository.py:{text_line}: builds SQL with SQLAlchemy text()",
+        "libs/acme-identity/src/acme_identity/repository.py:1: missing: a domain keeps its SQL in repository.py",
+        "check data access in repositories: 5 finding(s)",
+    ):
+        assert expected in res.stdout, res.stdout

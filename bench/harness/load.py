@@ -6,7 +6,6 @@ import json
 import resource
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -68,9 +67,11 @@ def wrk(url: str, script: str, concurrency: int, seconds: int, fixtures: Path, n
     return raw
 
 
-def floor(dsn: str, workload: str, concurrency: int, warmup: float, seconds: float, fixtures: Path, nonce: str,
-          hops: int | None = None, window: Window | None = None) -> dict:
-    cmd = [sys.executable, str(BENCH / "floor.py"), "--dsn", dsn, "--workload", workload,
+def floor(python: Path, dsn: str, workload: str, concurrency: int, warmup: float, seconds: float, fixtures: Path,
+          nonce: str, hops: int | None = None, window: Window | None = None) -> dict:
+    # `python` is L's (the storefront venv's): floor.py imports its statements from the very domain
+    # wheels L runs.
+    cmd = [str(python), str(BENCH / "floor.py"), "--dsn", dsn, "--workload", workload,
            "--concurrency", str(concurrency), "--warmup", str(warmup), "--duration", str(seconds),
            "--fixtures", str(fixtures), "--nonce", nonce]
     if hops is not None:

@@ -290,7 +290,7 @@ def run(cfg: Config) -> int:
 
         def measure(workload: str, mode: str, c: int, seconds: int, hops: int | None = None) -> dict:
             if mode == "F":
-                return load.floor(stack.service_url, workload, c, cfg.floor_warmup, seconds, fixtures, nonce(),
+                return load.floor(stack.storefront_venv / "bin" / "python", stack.service_url, workload, c, cfg.floor_warmup, seconds, fixtures, nonce(),
                                   hops=hops, window=window("F"))
             if hops is None:
                 return load.wrk(http_target(mode, workload), workload, c, seconds, fixtures, nonce(),

@@ -118,7 +118,8 @@ def create_app():
         try:
             # Our own transaction, committed here so that a failed COMMIT is compensated too.
             with platform().database.unit_of_work() as uow:
-                placed = acme_orders.place_order(uow, principal, body["items"],
+                items = [acme_orders.OrderItem(line["sku"], line["quantity"]) for line in body["items"]]
+                placed = acme_orders.place_order(uow, principal, items,
                                                  idempotency_key=request.headers.get("Idempotency-Key"))
         except BaseException:
             _compensate()

@@ -5,6 +5,7 @@
 - generated contracts: each package's `.importlinter` is current and its CI workflow runs it;
 - import circles: no module of a package imports itself back through others (cycles.py, over grimp);
 - schemas: no library's SQL names a schema another library declares (schemas.py);
+- data access: a domain's SQL is in its repository.py, as psycopg `%(name)s` texts (data_access.py);
 - CODEOWNERS: `.github/CODEOWNERS` is what the declared owners give (codeowners.py).
 
 Needs the tools venv (for lint-imports); `make test` runs this first and counts each check.
@@ -15,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from . import boundaries, codeowners, cycles, schemas, tools
+from . import boundaries, codeowners, cycles, data_access, schemas, tools
 from .config import Layout
 from .findings import Finding
 
@@ -27,6 +28,7 @@ def checks(layout: Layout) -> list[tuple[str, Callable[[], list[Finding]]]]:
         ("no import circles (grimp)", lambda: cycles.check(layout)),
         ("per-package contracts and CI", lambda: boundaries.check_generated(root, root / tools.REQUIREMENTS)),
         ("schema ownership in SQL", lambda: schemas.check(root)),
+        ("data access in repositories", lambda: data_access.check(root)),
         ("CODEOWNERS", lambda: codeowners.check(root)),
     ]
 

@@ -3,64 +3,65 @@
 A posting is ONE statement: data-modifying CTEs update the customer's cached balance behind a guard,
 insert the posting, and insert both entries (one multi-row INSERT). When the guard fails the UPDATE
 returns no row, so the INSERTs that select from it insert nothing: a refused posting writes nothing.
-Statements are built once at import; psycopg prepares them server-side after a few uses.
+Statements are SQL texts fixed at import, in psycopg's `%(name)s` style, sent with `exec_driver_sql`
+(the data-access convention of every acme domain: see README "Data access"); psycopg prepares them
+server-side after a few uses. bench/floor.py imports the very same texts.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Sequence
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 # The posting and its two entries, appended to a CTE named `account` that RETURNs the customer's
-# (id, balance_cents, currency) after the change. `:system_owner_prefix || currency` names the
-# per-currency system account on the other side; `:delta` is the customer's signed change.
+# (id, balance_cents, currency) after the change. `%(system_owner_prefix)s || currency` names the
+# per-currency system account on the other side; `%(delta)s` is the customer's signed change.
 _POST = """
 , posting AS (
     INSERT INTO billing.postings
         (id, kind, owner_id, amount_cents, currency, reference, granted_by, balance_after_cents, created_at)
-    SELECT CAST(:posting_id AS uuid), :kind, :owner_id, CAST(:amount AS bigint), account.currency,
-           :reference, :granted_by, account.balance_cents, :created_at
+    SELECT CAST(%(posting_id)s AS uuid), %(kind)s, %(owner_id)s, CAST(%(amount)s AS bigint), account.currency,
+           %(reference)s, %(granted_by)s, account.balance_cents, %(created_at)s
     FROM account
     RETURNING id
 ), moved AS (
     INSERT INTO billing.entries (posting_id, account_id, amount_cents)
     SELECT posting.id, e.account_id, e.amount_cents
     FROM posting, account, LATERAL (VALUES
-        (account.id, CAST(:delta AS bigint)),
+        (account.id, CAST(%(delta)s AS bigint)),
         ((SELECT s.id FROM billing.accounts s
-          WHERE s.kind = 'system' AND s.owner_id = :system_owner_prefix || account.currency),
-         -CAST(:delta AS bigint))
+          WHERE s.kind = 'system' AND s.owner_id = %(system_owner_prefix)s || account.currency),
+         -CAST(%(delta)s AS bigint))
     ) AS e(account_id, amount_cents)
 )
 """
 
-_OPEN = sa.text(
+_OPEN = (
     """
     WITH created AS (
         INSERT INTO billing.accounts (id, owner_id, kind, currency, balance_cents)
-        VALUES (CAST(:customer_id AS uuid), :owner_id, 'customer', :currency, 0),
-               (CAST(:grants_id AS uuid), :grants_owner, 'system', :currency, NULL),
-               (CAST(:revenue_id AS uuid), :revenue_owner, 'system', :currency, NULL)
+        VALUES (CAST(%(customer_id)s AS uuid), %(owner_id)s, 'customer', %(currency)s, 0),
+               (CAST(%(grants_id)s AS uuid), %(grants_owner)s, 'system', %(currency)s, NULL),
+               (CAST(%(revenue_id)s AS uuid), %(revenue_owner)s, 'system', %(currency)s, NULL)
         ON CONFLICT ON CONSTRAINT accounts_kind_owner_key DO NOTHING
         RETURNING owner_id, kind, balance_cents, currency
     )
     SELECT balance_cents, currency FROM created WHERE kind = 'customer'
     UNION ALL
-    SELECT balance_cents, currency FROM billing.accounts WHERE kind = 'customer' AND owner_id = :owner_id
+    SELECT balance_cents, currency FROM billing.accounts WHERE kind = 'customer' AND owner_id = %(owner_id)s
     """
 )
 
-_BALANCE = sa.text(
-    "SELECT balance_cents, currency FROM billing.accounts WHERE kind = 'customer' AND owner_id = :owner_id"
+BALANCE = (
+    "SELECT balance_cents, currency FROM billing.accounts WHERE kind = 'customer' AND owner_id = %(owner_id)s"
 )
 
-_CREDIT = sa.text(
+_CREDIT = (
     """
     WITH account AS (
-        UPDATE billing.accounts SET balance_cents = balance_cents + CAST(:delta AS bigint)
-        WHERE kind = 'customer' AND owner_id = :owner_id
+        UPDATE billing.accounts SET balance_cents = balance_cents + CAST(%(delta)s AS bigint)
+        WHERE kind = 'customer' AND owner_id = %(owner_id)s
         RETURNING id, balance_cents, currency
     )"""
     + _POST
@@ -68,13 +69,13 @@ _CREDIT = sa.text(
 )
 
 # The guard is the whole concurrency story: a second charge waits for the first's row lock, then
-# re-checks `balance_cents >= :amount` against the committed balance, so two charges never overdraw.
-_CHARGE = sa.text(
+# re-checks `balance_cents >= %(amount)s` against the committed balance, so two charges never overdraw.
+CHARGE = (
     """
     WITH account AS (
-        UPDATE billing.accounts SET balance_cents = balance_cents + CAST(:delta AS bigint)
-        WHERE kind = 'customer' AND owner_id = :owner_id
-          AND currency = :currency AND balance_cents >= CAST(:amount AS bigint)
+        UPDATE billing.accounts SET balance_cents = balance_cents + CAST(%(delta)s AS bigint)
+        WHERE kind = 'customer' AND owner_id = %(owner_id)s
+          AND currency = %(currency)s AND balance_cents >= CAST(%(amount)s AS bigint)
         RETURNING id, balance_cents, currency
     )"""
     + _POST
@@ -83,10 +84,10 @@ _CHARGE = sa.text(
 
 # Serialises refunds of one reference: the second waits here until the first commits. Charge rows are
 # never updated, so only refunds of the same reference contend for these locks.
-_LOCK_CHARGES = sa.text(
+_LOCK_CHARGES = (
     """
     SELECT id FROM billing.postings
-    WHERE owner_id = :owner_id AND reference = :reference AND kind = 'charge'
+    WHERE owner_id = %(owner_id)s AND reference = %(reference)s AND kind = 'charge'
     ORDER BY id
     FOR UPDATE
     """
@@ -94,17 +95,17 @@ _LOCK_CHARGES = sa.text(
 
 # Runs after _LOCK_CHARGES in its own statement, so (READ COMMITTED) its snapshot includes every refund
 # committed while we waited for the lock.
-_REFUND = sa.text(
+_REFUND = (
     """
     WITH tally AS (
         SELECT CAST(coalesce(sum(amount_cents) FILTER (WHERE kind = 'charge'), 0)
                     - coalesce(sum(amount_cents) FILTER (WHERE kind = 'refund'), 0) AS bigint) AS refundable
         FROM billing.postings
-        WHERE owner_id = :owner_id AND reference = :reference AND kind IN ('charge', 'refund')
+        WHERE owner_id = %(owner_id)s AND reference = %(reference)s AND kind IN ('charge', 'refund')
     ), account AS (
-        UPDATE billing.accounts SET balance_cents = balance_cents + CAST(:delta AS bigint)
-        WHERE kind = 'customer' AND owner_id = :owner_id
-          AND (SELECT refundable FROM tally) >= CAST(:amount AS bigint)
+        UPDATE billing.accounts SET balance_cents = balance_cents + CAST(%(delta)s AS bigint)
+        WHERE kind = 'customer' AND owner_id = %(owner_id)s
+          AND (SELECT refundable FROM tally) >= CAST(%(amount)s AS bigint)
         RETURNING id, balance_cents, currency
     )"""
     + _POST
@@ -116,7 +117,7 @@ _REFUND = sa.text(
 
 # Every invariant in one statement, so all of them are judged against the same snapshot.
 _CHECK_LIMIT = 100
-_CHECK = sa.text(
+_CHECK = (
     f"""
     WITH posting_totals AS (
         SELECT p.id, p.kind, p.owner_id, p.amount_cents, p.currency,
@@ -126,7 +127,7 @@ _CHECK = sa.text(
                    WHERE a.kind = 'customer' AND a.owner_id = p.owner_id), 0) AS customer_side,
                coalesce(sum(e.amount_cents) FILTER (
                    WHERE a.kind = 'system' AND a.owner_id =
-                       CASE p.kind WHEN 'credit' THEN :grants_prefix ELSE :revenue_prefix END
+                       CASE p.kind WHEN 'credit' THEN %(grants_prefix)s ELSE %(revenue_prefix)s END
                        || p.currency), 0) AS system_side,
                count(*) FILTER (WHERE a.currency <> p.currency) AS foreign_entries,
                count(*) FILTER (WHERE e.account_id IS NOT NULL AND a.id IS NULL) AS unknown_accounts,
@@ -180,7 +181,7 @@ _CHECK = sa.text(
 def open_account(conn: Connection, *, owner_id: str, currency: str, ids: Sequence[str],
                  grants_owner: str, revenue_owner: str) -> Row | None:
     customer_id, grants_id, revenue_id = ids
-    return conn.execute(_OPEN, {
+    return conn.exec_driver_sql(_OPEN, {
         "customer_id": customer_id, "grants_id": grants_id, "revenue_id": revenue_id,
         "owner_id": owner_id, "currency": currency,
         "grants_owner": grants_owner, "revenue_owner": revenue_owner,
@@ -188,7 +189,7 @@ def open_account(conn: Connection, *, owner_id: str, currency: str, ids: Sequenc
 
 
 def balance(conn: Connection, owner_id: str) -> Row | None:
-    return conn.execute(_BALANCE, {"owner_id": owner_id}).first()
+    return conn.exec_driver_sql(BALANCE, {"owner_id": owner_id}).first()
 
 
 def _posting_params(*, posting_id: str, kind: str, owner_id: str, amount_cents: int, delta: int,
@@ -202,38 +203,38 @@ def _posting_params(*, posting_id: str, kind: str, owner_id: str, amount_cents: 
 
 
 def post_credit(conn: Connection, **params: Any) -> Row | None:
-    return conn.execute(_CREDIT, _posting_params(kind="credit", **params)).first()
+    return conn.exec_driver_sql(_CREDIT, _posting_params(kind="credit", **params)).first()
 
 
 def post_charge(conn: Connection, *, currency: str, **params: Any) -> Row | None:
-    return conn.execute(_CHARGE, _posting_params(kind="charge", currency=currency, **params)).first()
+    return conn.exec_driver_sql(CHARGE, _posting_params(kind="charge", currency=currency, **params)).first()
 
 
 def lock_charges(conn: Connection, owner_id: str, reference: str) -> list[str]:
-    return list(conn.execute(_LOCK_CHARGES, {"owner_id": owner_id, "reference": reference}).scalars())
+    return list(conn.exec_driver_sql(_LOCK_CHARGES, {"owner_id": owner_id, "reference": reference}).scalars())
 
 
 def post_refund(conn: Connection, **params: Any) -> Row:
-    return conn.execute(_REFUND, _posting_params(kind="refund", **params)).one()
+    return conn.exec_driver_sql(_REFUND, _posting_params(kind="refund", **params)).one()
 
 
 def ledger_rows(conn: Connection, *, grants_prefix: str, revenue_prefix: str) -> list[Row]:
-    return list(conn.execute(_CHECK, {"grants_prefix": grants_prefix, "revenue_prefix": revenue_prefix}))
+    return list(conn.exec_driver_sql(_CHECK, {"grants_prefix": grants_prefix, "revenue_prefix": revenue_prefix}))
 
 
 # -- idempotency of credits ----------------------------------------------------------------------
 
-_CLAIM_CREDIT_KEY = sa.text(
+_CLAIM_CREDIT_KEY = (
     "INSERT INTO billing.credit_keys (owner_id, key, request_hash, posting_id) "
-    "VALUES (:owner_id, :key, :request_hash, CAST(:posting_id AS uuid)) "
+    "VALUES (%(owner_id)s, %(key)s, %(request_hash)s, CAST(%(posting_id)s AS uuid)) "
     "ON CONFLICT (owner_id, key) DO NOTHING RETURNING posting_id"
 )
 
-_KEYED_CREDIT = sa.text(
+_KEYED_CREDIT = (
     "SELECT k.request_hash, p.id::text AS id, p.kind, p.owner_id, p.amount_cents, p.currency, p.reference, "
     "p.created_at, p.balance_after_cents "
     "FROM billing.credit_keys AS k JOIN billing.postings AS p ON p.id = k.posting_id "
-    "WHERE k.owner_id = :owner_id AND k.key = :key"
+    "WHERE k.owner_id = %(owner_id)s AND k.key = %(key)s"
 )
 
 
@@ -241,9 +242,9 @@ def claim_credit_key(conn: Connection, owner_id: str, key: str, fingerprint: str
     """True if this transaction now owns the key. A concurrent owner makes this wait on the primary key
     until it commits (then False) or rolls back (then True): that wait is what serialises duplicates."""
     params = {"owner_id": owner_id, "key": key, "request_hash": fingerprint, "posting_id": posting_id}
-    return conn.execute(_CLAIM_CREDIT_KEY, params).first() is not None
+    return conn.exec_driver_sql(_CLAIM_CREDIT_KEY, params).first() is not None
 
 
 def keyed_credit(conn: Connection, owner_id: str, key: str) -> Row | None:
     """The request hash and posting stored under the key, read in a fresh snapshot (a new statement)."""
-    return conn.execute(_KEYED_CREDIT, {"owner_id": owner_id, "key": key}).first()
+    return conn.exec_driver_sql(_KEYED_CREDIT, {"owner_id": owner_id, "key": key}).first()

@@ -2,9 +2,11 @@
 
 Stock changes are single guarded statements (`UPDATE ... WHERE <guard> RETURNING`): the row lock taken
 by the UPDATE plus Postgres re-checking the guard against the newest row version (READ COMMITTED)
-is what makes 100 concurrent reservations of 30 units succeed exactly 30 times. They and the product
-reads are written as plain SQL, fixed at import and sent with `exec_driver_sql`: they are the hot path,
-the statement is the contract, and a statement built per call costs CPU on every request.
+is what makes 100 concurrent reservations of 30 units succeed exactly 30 times. Every statement is
+plain SQL in psycopg's `%(name)s` style, fixed at import and sent with `exec_driver_sql` (the
+data-access convention of every acme domain: README "Data access"): the stock movements and product
+reads are the hot path, the statement is the contract, and a statement built per call costs CPU on
+every request. bench/floor.py imports the very same texts.
 """
 from __future__ import annotations
 
@@ -13,14 +15,11 @@ from datetime import timezone
 from typing import Any, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 
 from .model import Product
-from .tables import products
 
 _COLUMNS = ("sku", "name", "description", "price_cents", "currency", "active",
             "on_hand", "reserved", "version", "updated_at")
-_PRODUCT_COLUMNS = [products.c[name] for name in _COLUMNS]
 _RETURNING = ", ".join(f"p.{name}" for name in _COLUMNS)
 
 
@@ -34,37 +33,52 @@ def to_product(row: Sequence[Any]) -> Product:
 
 # -- products ----------------------------------------------------------------------------------
 
+_INSERT_PRODUCT = (
+    "INSERT INTO catalog.products AS p (sku, name, description, price_cents, currency, on_hand, active) "
+    "VALUES (%(sku)s, %(name)s, %(description)s, %(price_cents)s, %(currency)s, %(on_hand)s, %(active)s) "
+    "ON CONFLICT (sku) DO NOTHING "
+    f"RETURNING {_RETURNING}"
+)
+
+
 def insert_product(conn: sa.Connection, values: dict[str, Any]) -> Product | None:
     """None if the sku exists (the unique key decides, so concurrent creators cannot both win)."""
-    row = conn.execute(
-        insert(products).values(**values).on_conflict_do_nothing(index_elements=[products.c.sku])
-        .returning(*_PRODUCT_COLUMNS)
-    ).first()
+    row = conn.exec_driver_sql(_INSERT_PRODUCT, values).first()
     return to_product(row) if row is not None else None
 
 
-def update_fields(conn: sa.Connection, sku: str, changes: dict[str, Any]) -> tuple[Product, list[str]] | None:
-    """Apply `changes` if at least one differs from the stored value. Returns the new product and the
-    names of the fields that really changed, or None if the product is missing or nothing differs.
+# The fields update_product may change, in the order it names them; one text per combination.
+UPDATABLE = ("name", "description", "price_cents", "active")
 
-    The self-join on a `FOR UPDATE` subquery exposes the old values in RETURNING (Postgres 15 has no
-    OLD in RETURNING), so knowing what changed costs no extra round trip.
-    """
-    names = list(changes)
-    old = (
-        sa.select(products.c.sku, *[products.c[n] for n in names])
-        .where(products.c.sku == sku)
-        .with_for_update()
-        .subquery("old")
+
+def _update_sql(names: tuple[str, ...]) -> str:
+    # The self-join on a `FOR UPDATE` subquery exposes the old values in RETURNING (Postgres 15 has no
+    # OLD in RETURNING), so knowing what changed costs no extra round trip. The IS DISTINCT FROM guard
+    # makes an update that changes nothing touch no row (no new version, no event).
+    assignments = ", ".join(f"{n} = %({n})s" for n in names)
+    differs = " OR ".join(f"p.{n} IS DISTINCT FROM %({n})s" for n in names)
+    olds = ", ".join(f"old.{n}" for n in names)
+    return (
+        f"UPDATE catalog.products AS p SET {assignments}, version = p.version + 1, updated_at = now() "
+        f"FROM (SELECT sku, {', '.join(names)} FROM catalog.products WHERE sku = %(sku)s FOR UPDATE) AS old "
+        f"WHERE p.sku = old.sku AND ({differs}) "
+        f"RETURNING {_RETURNING}, {olds}"
     )
-    statement = (
-        sa.update(products)
-        .where(products.c.sku == old.c.sku)
-        .where(sa.or_(*[products.c[n].is_distinct_from(v) for n, v in changes.items()]))
-        .values(**changes, version=products.c.version + 1, updated_at=sa.func.now())
-        .returning(*_PRODUCT_COLUMNS, *[old.c[n] for n in names])
-    )
-    row = conn.execute(statement).first()
+
+
+_UPDATE = {names: _update_sql(names)
+           for names in (tuple(n for i, n in enumerate(UPDATABLE) if mask >> i & 1)
+                         for mask in range(1, 2 ** len(UPDATABLE)))}
+
+
+def update_fields(conn: sa.Connection, sku: str, changes: dict[str, Any]) -> tuple[Product, list[str]] | None:
+    """Apply `changes` (fields of UPDATABLE) if at least one differs from the stored value. Returns the
+    new product and the names of the fields that really changed, or None if the product is missing or
+    nothing differs."""
+    names = tuple(n for n in UPDATABLE if n in changes)
+    if len(names) != len(changes):
+        raise ValueError(f"only {', '.join(UPDATABLE)} can be updated, got {sorted(changes)}")
+    row = conn.exec_driver_sql(_UPDATE[names], {**changes, "sku": sku}).first()
     if row is None:
         return None
     product = to_product(row)
@@ -79,7 +93,7 @@ def update_fields(conn: sa.Connection, sku: str, changes: dict[str, Any]) -> tup
 _SELECT = f"SELECT {_RETURNING} FROM catalog.products AS p"
 # `COLLATE "C"` on the parameter, as SQLAlchemy rendered it for the column's type: the text itself
 # says the comparison (and the keyset's `>`) uses the primary key's byte order.
-_SELECT_ONE = f'{_SELECT} WHERE p.sku = %(sku)s::VARCHAR COLLATE "C"'
+SELECT_ONE = f'{_SELECT} WHERE p.sku = %(sku)s::VARCHAR COLLATE "C"'
 # One array parameter (= ANY) rather than an IN list: one statement text whatever the count.
 _SELECT_MANY = f"{_SELECT} WHERE p.sku = ANY(%(skus)s::TEXT[])"
 
@@ -98,7 +112,7 @@ _PAGE = {(active_only, after): _page_sql(active_only, after)
 
 
 def select_product(conn: sa.Connection, sku: str) -> Product | None:
-    row = conn.exec_driver_sql(_SELECT_ONE, {"sku": sku}).first()
+    row = conn.exec_driver_sql(SELECT_ONE, {"sku": sku}).first()
     return to_product(row) if row is not None else None
 
 
@@ -189,6 +203,7 @@ def _many_sql(op: StockOp) -> str:
 
 _SINGLE = {op.name: _single_sql(op) for op in (RESERVE, RELEASE, COMMIT)}
 _MANY = {op.name: _many_sql(op) for op in (RESERVE, RELEASE, COMMIT)}
+RESERVE_MANY = _MANY[RESERVE.name]   # the reservation place_order sends (bench/floor.py runs this text)
 
 _STATE_SQL = "SELECT sku, active, on_hand, reserved FROM catalog.products WHERE sku = %(sku)s"
 

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, ContextManager
 
-import sqlalchemy as sa
 from acme_platform import Principal, UnitOfWork, publish
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from . import events, passwords, throttle
+from . import events, passwords, repository, throttle
 from .errors import (AccountNotFound, BadCredentials, EmailTaken, LoginThrottled, MissingScope, TokenExpired,
                      TokenInvalid, TokenRevoked)
 from .model import (
@@ -29,7 +27,6 @@ from .model import (
     normalize_name,
     token_hash,
 )
-from .tables import accounts, tokens
 
 
 def utcnow() -> datetime:
@@ -54,17 +51,9 @@ def _register(uow: UnitOfWork, kind: str, *, email: str, password: str, name: st
     # uncommitted row, and should not also wait for argon2.
     password_hash = passwords.hash_password(password)
     account = Account(id=str(uuid.uuid4()), email=email, name=name, kind=kind, created_at=utcnow())
-    # ON CONFLICT DO NOTHING instead of catching a unique violation: an error would abort the
-    # caller's whole transaction, which may already hold other domains' work. A racing registration
-    # blocks here until the first commits (then gets no row) or rolls back (then inserts).
-    inserted = uow.connection.execute(
-        pg_insert(accounts)
-        .values(id=account.id, email=email, name=name, kind=kind, password_hash=password_hash,
-                created_at=account.created_at)
-        .on_conflict_do_nothing(index_elements=[sa.func.lower(accounts.c.email)])
-        .returning(accounts.c.id)
-    ).first()
-    if inserted is None:
+    inserted = repository.insert_account(uow.connection, id=account.id, email=email, name=name, kind=kind,
+                                         password_hash=password_hash, created_at=account.created_at)
+    if not inserted:
         raise EmailTaken("an account with this email already exists", field="email")
     publish(uow, events.ACCOUNT_REGISTERED, account.id, events.account_registered(account.id, kind))
     return account
@@ -72,23 +61,13 @@ def _register(uow: UnitOfWork, kind: str, *, email: str, password: str, name: st
 
 def get_account(uow: UnitOfWork, account_id: str) -> Account:
     parsed = _as_uuid(account_id)
-    row = None if parsed is None else uow.connection.execute(
-        sa.select(accounts.c.id, accounts.c.email, accounts.c.name, accounts.c.kind, accounts.c.created_at)
-        .where(accounts.c.id == str(parsed))
-    ).first()
+    row = None if parsed is None else repository.account(uow.connection, str(parsed))
     if row is None:
         raise AccountNotFound(f"no account {account_id!r}", account_id=str(account_id))
     return Account(id=row.id, email=row.email, name=row.name, kind=row.kind, created_at=row.created_at)
 
 
 # -- tokens ----------------------------------------------------------------------------------
-
-# Services cannot read password_hash: the database hands out the parameters and salt, and says whether
-# a candidate hash equals the stored one (SECURITY DEFINER functions of migration id0002).
-_PASSWORD_CHALLENGE = sa.text(
-    "SELECT account_id, kind, params, digest_chars FROM identity.password_challenge(:email)")
-_PASSWORD_MATCHES = sa.text("SELECT identity.password_matches(:account_id, :candidate)")
-
 
 def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTOMER,
                 ttl: timedelta = timedelta(hours=24)) -> IssuedToken:
@@ -100,7 +79,7 @@ def issue_token(uow: UnitOfWork, *, email: str, password: str, kind: str = CUSTO
     if not _well_formed(email, password):
         passwords.burn_verification(password if isinstance(password, str) else "")
         raise BadCredentials()
-    row = uow.connection.execute(_PASSWORD_CHALLENGE, {"email": email.strip()}).first()
+    row = repository.password_challenge(uow.connection, email.strip())
     if row is None:
         passwords.burn_verification(password)
         raise BadCredentials()
@@ -140,7 +119,7 @@ def log_in(units: UnitsOfWork, *, email: str, password: str, kind: str = CUSTOME
     with passwords.hashing_slot():
         with units() as uow:
             verdict = throttle.charge(uow, policy, account=account, address=address)
-            row = (uow.connection.execute(_PASSWORD_CHALLENGE, {"email": email.strip()}).first()
+            row = (repository.password_challenge(uow.connection, email.strip())
                    if verdict.allowed and well_formed else None)
         if not verdict.allowed:
             raise LoginThrottled("too many failed logins; retry later", retry_after=verdict.retry_after)
@@ -183,12 +162,11 @@ def _well_formed(email: object, password: object) -> bool:
 
 
 def _matches(uow: UnitOfWork, row, candidate: str | None) -> bool:
-    return candidate is not None and bool(uow.connection.execute(
-        _PASSWORD_MATCHES, {"account_id": row.account_id, "candidate": candidate}).scalar())
+    return candidate is not None and repository.password_matches(uow.connection, row.account_id, candidate)
 
 
 def _store_rehash(uow: UnitOfWork, account_id: str, new_hash: str) -> None:
-    uow.connection.execute(sa.update(accounts).where(accounts.c.id == account_id).values(password_hash=new_hash))
+    repository.store_rehash(uow.connection, str(account_id), new_hash)
 
 
 def _insert_token(uow: UnitOfWork, account_id: str, kind: str, ttl: timedelta) -> IssuedToken:
@@ -196,10 +174,8 @@ def _insert_token(uow: UnitOfWork, account_id: str, kind: str, ttl: timedelta) -
     now = utcnow()
     issued = IssuedToken(token=secret, token_id=str(uuid.uuid4()), expires_at=now + ttl,
                          scopes=SCOPES_BY_KIND[kind])
-    uow.connection.execute(
-        sa.insert(tokens).values(id=issued.token_id, token_hash=token_hash(secret), account_id=account_id,
-                                 scopes=sorted(issued.scopes), created_at=now, expires_at=issued.expires_at)
-    )
+    repository.insert_token(uow.connection, id=issued.token_id, token_hash=token_hash(secret), account_id=account_id,
+                            scopes=sorted(issued.scopes), created_at=now, expires_at=issued.expires_at)
     return issued
 
 
@@ -210,18 +186,9 @@ class TokenRecord:
     expires_at: datetime
 
 
-# The hot path: one statement, one unique-index probe on token_hash plus the account's primary key.
-_TOKEN_BY_HASH = (
-    sa.select(tokens.c.id, tokens.c.account_id, tokens.c.scopes, tokens.c.expires_at, tokens.c.revoked_at,
-              accounts.c.kind, accounts.c.email)
-    .select_from(tokens.join(accounts, accounts.c.id == tokens.c.account_id))
-    .where(tokens.c.token_hash == sa.bindparam("token_hash"))
-)
-
-
 def load_token(uow: UnitOfWork, digest: bytes, now: datetime) -> TokenRecord:
     """The token's record if it exists, is not revoked and has not expired; else the typed error."""
-    row = uow.connection.execute(_TOKEN_BY_HASH, {"token_hash": digest}).first()
+    row = repository.token_by_hash(uow.connection, digest)
     if row is None:
         raise TokenInvalid()
     if row.revoked_at is not None:
@@ -252,22 +219,18 @@ def revoke_token(uow: UnitOfWork, token_id: str) -> None:
     """Make the token unusable. Idempotent: an already revoked or unknown id is not an error."""
     parsed = _as_uuid(token_id)
     if parsed is not None:
-        _revoke(uow, tokens.c.id == str(parsed))
+        _revoked(uow, repository.revoke_by_id(uow.connection, str(parsed), utcnow()))
 
 
 def revoke_token_secret(uow: UnitOfWork, token: str) -> None:
     """Revoke by the secret itself (log out). Idempotent like revoke_token."""
     if not is_well_formed_token(token):
         return
-    _revoke(uow, tokens.c.token_hash == token_hash(token))
+    _revoked(uow, repository.revoke_by_hash(uow.connection, token_hash(token), utcnow()))
 
 
-def _revoke(uow: UnitOfWork, which) -> None:
-    # The guard makes the UPDATE the arbiter: only the transaction that actually revokes publishes.
-    row = uow.connection.execute(
-        sa.update(tokens).where(which, tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow())
-        .returning(tokens.c.id, tokens.c.account_id)
-    ).first()
+def _revoked(uow: UnitOfWork, row) -> None:
+    # Only the transaction whose guarded UPDATE actually revoked the token gets a row, and publishes.
     if row is not None:
         publish(uow, events.TOKEN_REVOKED, row.id, events.token_revoked(row.id, row.account_id))
 

@@ -24,9 +24,10 @@ import math
 import random
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from acme_platform import UnitOfWork
 from acme_platform.config import env_int
+
+from . import repository
 
 ACCOUNT_LIMIT_ENV = "ACME_IDENTITY_LOGIN_ACCOUNT_LIMIT"
 ADDRESS_LIMIT_ENV = "ACME_IDENTITY_LOGIN_ADDRESS_LIMIT"
@@ -72,34 +73,6 @@ class Verdict:
     retry_after: int = 0   # seconds until the fullest window ends (when not allowed)
 
 
-# Counts one attempt per key; a key whose window has ended starts a new one. RETURNING sees the row
-# as written, so the decision and the count are one atomic step per key.
-_CHARGE = sa.text(
-    """
-    INSERT INTO identity.login_failures AS f (scope, key, attempts, window_started_at)
-    SELECT scope, key, 1, now() FROM unnest(CAST(:scopes AS text[]), CAST(:keys AS text[])) AS k (scope, key)
-    ON CONFLICT (scope, key) DO UPDATE SET
-        attempts = CASE WHEN f.window_started_at <= now() - make_interval(secs => :window)
-                        THEN 1 ELSE f.attempts + 1 END,
-        window_started_at = CASE WHEN f.window_started_at <= now() - make_interval(secs => :window)
-                                 THEN now() ELSE f.window_started_at END
-    RETURNING f.scope, f.attempts,
-              ceil(extract(epoch FROM f.window_started_at + make_interval(secs => :window) - now())) AS remaining
-    """
-)
-_PURGE = sa.text(
-    """
-    DELETE FROM identity.login_failures WHERE ctid IN (
-        SELECT ctid FROM identity.login_failures
-        WHERE window_started_at <= now() - make_interval(secs => :window)
-        LIMIT 1000 FOR UPDATE SKIP LOCKED)
-    """
-)
-_FORGIVE_ACCOUNT = sa.text("DELETE FROM identity.login_failures WHERE scope = 'account' AND key = :key")
-_FORGIVE_ADDRESS = sa.text(
-    "UPDATE identity.login_failures SET attempts = greatest(attempts - 1, 0) WHERE scope = 'address' AND key = :key")
-
-
 def charge(uow: UnitOfWork, policy: Policy, *, account: str | None, address: str | None) -> Verdict:
     """Count one login attempt against its keys; not allowed if any key is over its limit."""
     keyed = [(scope, key) for scope, key in ((ACCOUNT, account), (ADDRESS, address)) if key]
@@ -107,12 +80,11 @@ def charge(uow: UnitOfWork, policy: Policy, *, account: str | None, address: str
         return Verdict(True)
     # Keys in a fixed order: two attempts touching the same two rows lock them in the same order.
     keyed.sort()
-    rows = uow.connection.execute(_CHARGE, {"scopes": [s for s, _ in keyed], "keys": [k for _, k in keyed],
-                                            "window": policy.window_seconds}).all()
+    rows = repository.charge_attempts(uow.connection, keyed, policy.window_seconds)
     limits = {ACCOUNT: policy.account_limit, ADDRESS: policy.address_limit}
     over = [row for row in rows if row.attempts > limits[row.scope]]
     if random.randrange(_PURGE_EVERY) == 0:
-        uow.connection.execute(_PURGE, {"window": policy.window_seconds})
+        repository.purge_attempts(uow.connection, policy.window_seconds)
     if not over:
         return Verdict(True)
     return Verdict(False, max(1, max(math.ceil(float(row.remaining)) for row in over)))
@@ -121,6 +93,6 @@ def charge(uow: UnitOfWork, policy: Policy, *, account: str | None, address: str
 def forgive(uow: UnitOfWork, *, account: str | None, address: str | None) -> None:
     """A login succeeded: its charge was not a failure."""
     if account:
-        uow.connection.execute(_FORGIVE_ACCOUNT, {"key": account})
+        repository.forgive_account(uow.connection, account)
     if address:
-        uow.connection.execute(_FORGIVE_ADDRESS, {"key": address})
+        repository.forgive_address(uow.connection, address)

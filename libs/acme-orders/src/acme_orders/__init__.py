@@ -14,7 +14,7 @@ from .errors import (
     UnknownProduct,
 )
 from .events import ORDER_CANCELLED, ORDER_FULFILLED, ORDER_PLACED
-from .model import TRANSITIONS, Order, OrderLine, OrderStatus, Page, PlacedOrder
+from .model import TRANSITIONS, Order, OrderItem, OrderLine, OrderStatus, Page, PlacedOrder
 from .service import cancel_order, find_orders, get_order, list_orders, mark_fulfilled, place_order
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "list_orders",
     "find_orders",
     # values
+    "OrderItem",
     "Order",
     "OrderLine",
     "PlacedOrder",

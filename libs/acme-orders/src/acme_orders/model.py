@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from .errors import InvalidOrder, InvalidTransition
 
@@ -52,8 +52,20 @@ def check_transition(current: str, target: str) -> None:
         )
 
 
+class OrderItem(NamedTuple):
+    """One line of an order as the customer asks for it: which product, how many; no price yet.
+
+    The one shape order lines have from the HTTP layer into the domain: the service builds these once
+    from the request and place_order hands the very same values to acme_catalog.reserve_many, whose
+    declared line shape, (sku, quantity), a NamedTuple already is.
+    """
+    sku: str
+    quantity: int
+
+
 @dataclass(frozen=True)
 class OrderLine:
+    """One line of a placed order: the item, priced when it was reserved."""
     sku: str
     quantity: int
     unit_price_cents: int
@@ -85,13 +97,17 @@ class Page:
 
 # -- validating requests ---------------------------------------------------------------------------
 
-def normalize_items(items: Any) -> tuple[tuple[str, int], ...]:
-    """(sku, quantity) pairs from tuples or mappings, skus stripped and upper-cased, in request order."""
+def normalize_items(items: Any) -> tuple[OrderItem, ...]:
+    """The requested lines as OrderItems, skus stripped and upper-cased, in request order.
+
+    A line is an OrderItem, or any other (sku, quantity) pair (an OrderItem *is* one). `{"sku",
+    "quantity"}` mappings are still read, as before 1.2, so existing callers keep working; new callers
+    build OrderItems."""
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
         raise InvalidOrder("items must be a list of (sku, quantity) lines", field="items")
     if not 1 <= len(items) <= MAX_LINES:
         raise InvalidOrder(f"an order has 1 to {MAX_LINES} lines, got {len(items)}", field="items")
-    lines: list[tuple[str, int]] = []
+    lines: list[OrderItem] = []
     seen: set[str] = set()
     for i, item in enumerate(items):
         sku, quantity = _split_line(item, i)
@@ -100,7 +116,7 @@ def normalize_items(items: Any) -> tuple[tuple[str, int], ...]:
         if sku in seen:
             raise InvalidOrder(f"sku {sku} appears more than once", field="items", sku=sku)
         seen.add(sku)
-        lines.append((sku, quantity))
+        lines.append(OrderItem(sku, quantity))
     return tuple(lines)
 
 
@@ -112,7 +128,7 @@ def _split_line(item: Any, i: int) -> tuple[Any, Any]:
         return item["sku"], item["quantity"]
     if isinstance(item, (tuple, list)) and len(item) == 2:
         return item[0], item[1]
-    raise InvalidOrder(f"line {i} must be (sku, quantity) or {{sku, quantity}}", field=f"items.{i}")
+    raise InvalidOrder(f"line {i} must be an OrderItem (sku, quantity)", field=f"items.{i}")
 
 
 def _normalize_sku(sku: Any, i: int) -> str:

@@ -7,6 +7,8 @@ benchmark machine, the largest overhead the benchmark found (bench/README.md, it
 is optional each variant is its own text, so every text keeps one plan that suits its indexes. The
 texts are the ones SQLAlchemy Core rendered from tables.py, casts included, so the switch left the
 query plans as they were (tables.py stays the mirror of the migrations that autogenerate checks).
+This is the data-access convention of every acme domain (README "Data access"); bench/floor.py imports
+the very same texts.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def utc(moment: datetime) -> datetime:
 
 # -- idempotency -------------------------------------------------------------------------------
 
-_CLAIM_KEY = (
+CLAIM_KEY = (
     "INSERT INTO orders.idempotency_keys (customer_id, key, request_hash, order_id) "
     "VALUES (%(customer_id)s::VARCHAR, %(key)s::VARCHAR, %(request_hash)s::VARCHAR, %(order_id)s::UUID) "
     "ON CONFLICT (customer_id, key) DO NOTHING "
@@ -69,7 +71,7 @@ def claim_idempotency_key(conn: Connection, customer_id: str, key: str, fingerpr
     """True if this transaction now owns the key. A concurrent owner makes this wait on the unique index
     until it commits (then False) or rolls back (then True): that wait is what serialises duplicates."""
     params = {"customer_id": customer_id, "key": key, "request_hash": fingerprint, "order_id": order_id}
-    return conn.exec_driver_sql(_CLAIM_KEY, params).first() is not None
+    return conn.exec_driver_sql(CLAIM_KEY, params).first() is not None
 
 
 def keyed_order(conn: Connection, customer_id: str, key: str) -> tuple[str, Order] | None:
@@ -82,7 +84,7 @@ def keyed_order(conn: Connection, customer_id: str, key: str) -> tuple[str, Orde
 
 # The order row and its lines in one statement. unnest over three arrays: one SQL text whatever the
 # number of lines (one cached plan).
-_INSERT_ORDER = (
+INSERT_ORDER = (
     "WITH new_lines AS ("
     "INSERT INTO orders.order_lines (order_id, sku, quantity, unit_price_cents) "
     "SELECT %(order_id)s::UUID, line.sku, line.quantity, line.unit_price_cents "
@@ -100,7 +102,7 @@ _INSERT_ORDER = (
 def insert_order(conn: Connection, *, order_id: uuid.UUID, customer_id: str, status: str, total_cents: int,
                  currency: str, lines: Sequence[OrderLine]) -> tuple[datetime, datetime]:
     """The order row and all its lines in one statement; returns (created_at, updated_at)."""
-    row = conn.exec_driver_sql(_INSERT_ORDER, {
+    row = conn.exec_driver_sql(INSERT_ORDER, {
         "order_id": order_id, "customer_id": customer_id, "status": status, "total_cents": total_cents,
         "currency": currency,
         "skus": [ln.sku for ln in lines],
@@ -138,8 +140,8 @@ def transition(conn: Connection, order_id: uuid.UUID, *, target: str, sources: S
 
 # -- reading -----------------------------------------------------------------------------------
 
-_GET_ANY = f"SELECT {_ORDER_COLUMNS} FROM orders.orders AS o WHERE o.id = %(order_id)s::UUID"
-_GET_OWNED = f"{_GET_ANY} AND o.customer_id = %(owner)s::VARCHAR"
+GET_ANY = f"SELECT {_ORDER_COLUMNS} FROM orders.orders AS o WHERE o.id = %(order_id)s::UUID"
+GET_OWNED = f"{GET_ANY} AND o.customer_id = %(owner)s::VARCHAR"
 
 _STATUS_ANY = "SELECT o.status FROM orders.orders AS o WHERE o.id = %(order_id)s::UUID"
 _STATUS_OWNED = f"{_STATUS_ANY} AND o.customer_id = %(owner)s::VARCHAR"
@@ -147,9 +149,9 @@ _STATUS_OWNED = f"{_STATUS_ANY} AND o.customer_id = %(owner)s::VARCHAR"
 
 def get(conn: Connection, order_id: uuid.UUID, *, owner: str | None) -> Order | None:
     if owner is None:
-        row = conn.exec_driver_sql(_GET_ANY, {"order_id": order_id}).first()
+        row = conn.exec_driver_sql(GET_ANY, {"order_id": order_id}).first()
     else:
-        row = conn.exec_driver_sql(_GET_OWNED, {"order_id": order_id, "owner": owner}).first()
+        row = conn.exec_driver_sql(GET_OWNED, {"order_id": order_id, "owner": owner}).first()
     return None if row is None else to_order(row)
 
 

@@ -23,6 +23,7 @@ from .events import ORDER_CANCELLED, ORDER_FULFILLED, ORDER_PLACED, order_payloa
 from .model import (
     IDEMPOTENCY_FIELD,
     Order,
+    OrderItem,
     OrderLine,
     OrderStatus,
     Page,
@@ -44,12 +45,14 @@ from .model import (
 def place_order(
     uow: UnitOfWork,
     principal: Principal,
-    items: Sequence[tuple[str, int]] | Sequence[Mapping[str, Any]],
+    items: Sequence[OrderItem],
     *,
     idempotency_key: str | None = None,
 ) -> PlacedOrder:
     """Reserve, price, charge and record an order in the caller's transaction.
 
+    `items` are OrderItems (sku, quantity) built once by the caller; they travel unchanged (checked and
+    sorted) into acme_catalog.reserve_many, and come back priced as the order's OrderLines.
     Round trips on the hot path: [key claim] + reserve_many + charge + order-and-lines insert + publish.
     """
     customer_id = principal.subject_id
@@ -63,8 +66,8 @@ def place_order(
             return _replay(uow, customer_id, key, fingerprint)
 
     products = _reserve(uow, lines)
-    currency = single_currency([products[sku].currency for sku, _ in lines])
-    priced = tuple(OrderLine(sku, qty, int(products[sku].price_cents)) for sku, qty in lines)
+    currency = single_currency([products[item.sku].currency for item in lines])
+    priced = tuple(OrderLine(item.sku, item.quantity, int(products[item.sku].price_cents)) for item in lines)
     total = sum(line.quantity * line.unit_price_cents for line in priced)
     if total > 0:  # a free order has nothing to charge (and billing rightly refuses zero amounts)
         acme_billing.charge(uow, customer_id, total, currency, reference=_reference(order_id))
@@ -92,11 +95,11 @@ def _replay(uow: UnitOfWork, customer_id: str, key: str, fingerprint: str) -> Pl
     return PlacedOrder(order=order, replayed=True)
 
 
-def _reserve(uow: UnitOfWork, lines: Sequence[tuple[str, int]]) -> Mapping[str, Any]:
+def _reserve(uow: UnitOfWork, lines: Sequence[OrderItem]) -> Mapping[str, Any]:
     # Catalog's not-found / inactive are about *this order's input*, so they become orders errors
     # (422 with the sku); InsufficientStock is a state conflict that catalog already names well.
     try:
-        return acme_catalog.reserve_many(uow, lines)
+        return acme_catalog.reserve_many(uow, lines)  # OrderItems are the (sku, quantity) lines it declares
     except acme_catalog.ProductNotFound as exc:
         sku = _sku_of(exc)
         raise UnknownProduct(f"there is no product {sku}", sku=sku) from exc

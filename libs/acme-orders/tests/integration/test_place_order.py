@@ -6,6 +6,7 @@ import acme_orders
 from acme_orders import (
     IdempotencyKeyReused,
     InvalidOrder,
+    OrderItem,
     ProductUnavailable,
     UnknownProduct,
     place_order,
@@ -23,7 +24,7 @@ def test_happy_path_reserves_charges_records_and_publishes(database, world):
     a, b = world.product(stock=10, price=250), world.product(stock=5, price=1000)
     who = world.customer(funds=10_000)
 
-    placed = place(database, who, [(a.lower(), 3), {"sku": f" {b} ", "quantity": 2}], key="k-1")
+    placed = place(database, who, [OrderItem(a.lower(), 3), OrderItem(f" {b} ", 2)], key="k-1")
 
     order = placed.order
     assert placed.replayed is False
@@ -163,7 +164,7 @@ def test_invalid_requests_touch_nothing(database, world):
 def test_same_key_same_body_replays_without_a_second_charge(database, world):
     a, b, who = world.product(price=100), world.product(price=200), world.customer(funds=1000)
     first = place(database, who, [(a, 1), (b, 2)], key="abc")
-    again = place(database, who, [{"sku": b.lower(), "quantity": 2}, {"sku": a, "quantity": 1}], key="abc")
+    again = place(database, who, [OrderItem(b.lower(), 2), OrderItem(a, 1)], key="abc")
     assert again.replayed is True
     assert again.order == first.order
     assert world.balance(who) == 500

@@ -1,7 +1,7 @@
 """Validation of an order request: lines, quantities, skus, idempotency keys."""
 import pytest
 
-from acme_orders import InvalidOrder
+from acme_orders import InvalidOrder, OrderItem
 from acme_orders.model import check_idempotency_key, normalize_items
 
 
@@ -9,10 +9,18 @@ def field_of(excinfo) -> str:
     return excinfo.value.extra["field"]
 
 
-def test_tuples_and_mappings_normalise_to_the_same_lines():
-    assert normalize_items([(" ab-1 ", 2), ["cd-2", 1]]) == (("AB-1", 2), ("CD-2", 1))
+def test_lines_come_back_as_normalised_order_items():
+    lines = normalize_items([OrderItem(" ab-1 ", 2), ("cd-2", 1)])
+    assert lines == (OrderItem("AB-1", 2), OrderItem("CD-2", 1))
+    assert all(type(line) is OrderItem for line in lines)
+    # An OrderItem is the (sku, quantity) line acme_catalog.reserve_many declares: no reshaping between.
+    assert lines[0] == ("AB-1", 2)
+
+
+def test_mappings_still_normalise_to_the_same_order_items():
+    # Read as before 1.2 so existing callers keep working; what comes out is the one shape.
     assert normalize_items([{"sku": "ab-1", "quantity": 2}, {"sku": "Cd-2 ", "quantity": 1}]) == (
-        ("AB-1", 2), ("CD-2", 1))
+        OrderItem("AB-1", 2), OrderItem("CD-2", 1))
 
 
 @pytest.mark.parametrize("quantity", [1, 100])

@@ -39,6 +39,9 @@ def test_values_are_frozen():
     line = acme_orders.OrderLine("A-1", 1, 100)
     with pytest.raises(AttributeError):
         line.quantity = 2  # type: ignore[misc]
+    item = acme_orders.OrderItem("A-1", 1)
+    with pytest.raises(AttributeError):
+        item.quantity = 2  # type: ignore[misc]
 
 
 def test_one_currency_per_order():

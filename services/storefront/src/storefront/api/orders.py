@@ -26,10 +26,9 @@ def blueprint(spec: SpecTree) -> Blueprint:
         withdrawn sku. With an Idempotency-Key, a retry of the same body returns the first order with
         200; the same key with a different body is refused, naming Idempotency-Key.
         """
-        placed = acme_orders.place_order(
-            current_uow(), principal, [line.model_dump() for line in json.items],
-            idempotency_key=headers.idempotency_key,
-        )
+        # The one conversion of the request's lines: from here into catalog they stay these OrderItems.
+        items = [acme_orders.OrderItem(line.sku, line.quantity) for line in json.items]
+        placed = acme_orders.place_order(current_uow(), principal, items, idempotency_key=headers.idempotency_key)
         return OrderOut.model_validate(placed.order), 200 if placed.replayed else 201
 
     @bp.get("/v1/orders")
