@@ -66,7 +66,7 @@ def test_real_tree_passes_and_leaves_the_shared_tools_venv_alone(tree, tools_ven
     before = stamp.read_text()
     res = run(tree, tools_venv)
     assert res.returncode == 0, res.stdout
-    assert res.stdout.strip().splitlines()[-1] == "4 passed, 0 failed", res.stdout
+    assert res.stdout.strip().splitlines()[-1] == "7 passed, 0 failed", res.stdout
     # Every other suite of this run uses that venv: `check` must not have reinstalled it.
     assert stamp.read_text() == before and (tools_venv / "bin" / "uv").exists()
 
@@ -129,8 +129,8 @@ def test_another_domains_error_code_or_topic_is_not_sql(tree, tools_venv):
 def test_stale_codeowners_fails_and_generate_repairs_it(tree, tools_venv):
     codeowners = tree / ".github/CODEOWNERS"
     lines = codeowners.read_text().splitlines()
-    n = next(i for i, l in enumerate(lines) if l.startswith("/libs/acme-catalog/")) + 1
-    codeowners.write_text("\n".join(l for i, l in enumerate(lines, 1) if i != n) + "\n")
+    n = next(i for i, ln in enumerate(lines) if ln.startswith("/libs/acme-catalog/")) + 1
+    codeowners.write_text("\n".join(ln for i, ln in enumerate(lines, 1) if i != n) + "\n")
     res = run(tree, tools_venv)
     assert res.returncode != 0
     assert f".github/CODEOWNERS:{n}: differs from the declarations" in res.stdout
@@ -140,7 +140,7 @@ def test_stale_codeowners_fails_and_generate_repairs_it(tree, tools_venv):
     pyproject = tree / "libs/acme-catalog/pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('owner = "team-catalog"', 'owner = "team-inventory"'))
     assert run(tree, tools_venv, "generate").returncode == 0
-    assert f"/libs/acme-catalog/" in codeowners.read_text() and "@acme/team-inventory" in codeowners.read_text()
+    assert "/libs/acme-catalog/" in codeowners.read_text() and "@acme/team-inventory" in codeowners.read_text()
     res = run(tree, tools_venv)
     assert res.returncode == 0, res.stdout
 

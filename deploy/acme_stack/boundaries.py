@@ -148,7 +148,7 @@ def check_imports(layout: Layout) -> list[Finding]:
             res = subprocess.run([str(lint), "--no-cache", str(config)], cwd=tmp, env=env, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
         except subprocess.TimeoutExpired:
-            raise StackError("lint-imports did not finish within 300 s")
+            raise StackError("lint-imports did not finish within 300 s") from None
     found = []
     for line in res.stdout.splitlines():
         m = _LINK.match(line.strip())

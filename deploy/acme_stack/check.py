@@ -4,9 +4,11 @@
   imported from outside its parent (import-linter, boundaries.py);
 - generated contracts: each package's `.importlinter` is current and its CI workflow runs it;
 - schemas: no library's SQL names a schema another library declares (schemas.py);
-- CODEOWNERS: `.github/CODEOWNERS` is what the declared owners give (codeowners.py).
+- CODEOWNERS: `.github/CODEOWNERS` is what the declared owners give (codeowners.py);
+- code standards: ruff and mypy as configured in the root's ruff.toml / mypy.ini, and the commit hooks
+  installing the same versions (lint.py).
 
-Needs the tools venv (for lint-imports); `make test` runs this first and counts each check.
+Needs the tools venv (for lint-imports, ruff, mypy); `make test` runs this first and counts each check.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from . import boundaries, codeowners, schemas, tools
+from . import boundaries, codeowners, lint, schemas, tools
 from .config import Layout
 from .findings import Finding
 
@@ -26,6 +28,9 @@ def checks(layout: Layout) -> list[tuple[str, Callable[[], list[Finding]]]]:
         ("per-package contracts and CI", lambda: boundaries.check_generated(root, root / tools.REQUIREMENTS)),
         ("schema ownership in SQL", lambda: schemas.check(root)),
         ("CODEOWNERS", lambda: codeowners.check(root)),
+        ("ruff (ruff.toml)", lambda: lint.check_ruff(layout)),
+        ("mypy (mypy.ini)", lambda: lint.check_mypy(layout)),
+        ("pre-commit hooks pin the tools venv's ruff and mypy", lambda: lint.check_pre_commit(root, root / tools.REQUIREMENTS)),
     ]
 
 

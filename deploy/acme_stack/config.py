@@ -30,7 +30,7 @@ def env_port(name: str, default: int) -> int:
     except ValueError:
         from .ui import StackError
 
-        raise StackError(f"{name}={raw!r} is not a port number")
+        raise StackError(f"{name}={raw!r} is not a port number") from None
     if not 0 < port < 65536:
         from .ui import StackError
 

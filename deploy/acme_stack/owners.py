@@ -62,7 +62,7 @@ def registry(root: Path, *, with_test_fixtures: bool = False) -> dict:
             try:
                 table = tomllib.loads(path.read_text()).get("owners", {})
             except tomllib.TOMLDecodeError as e:
-                raise StackError(f"{TEST_PATTERNS}: {e}")
+                raise StackError(f"{TEST_PATTERNS}: {e}") from None
             for pattern, owner in sorted(table.items()):
                 patterns[normalize(pattern)] = _team(str(owner), str(TEST_PATTERNS))
     return {"packages": dict(sorted(packages.items())), "patterns": patterns}

@@ -55,8 +55,8 @@ def mirror_requirements(root: Path) -> list[str]:
 def mirror_in_is_stale(root: Path) -> bool:
     """True when the pyprojects ask for something mirror.in (and so the lock) does not list."""
     try:
-        current = [l.strip() for l in (root / MIRROR_IN).read_text().splitlines()
-                   if l.strip() and not l.lstrip().startswith("#")]
+        current = [ln.strip() for ln in (root / MIRROR_IN).read_text().splitlines()
+                   if ln.strip() and not ln.lstrip().startswith("#")]
     except OSError:
         return True
     return current != mirror_requirements(root)

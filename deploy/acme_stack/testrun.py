@@ -126,6 +126,7 @@ class Runner:
 
     # -- environment handed to every suite ----------------------------------------------------
     def suite_env(self, venv: Path) -> dict[str, str]:
+        assert self.cluster is not None and self.idx is not None, "setup() starts both first"
         pg = self.cluster.info()
         return proc.isolated_env({
             "ACME_TEST_DATABASE_URL": pg.url("postgres"),
@@ -190,6 +191,7 @@ class Runner:
     def prepare(self, suite: Suite, log: Path) -> Path:
         if suite.kind == "lib":
             lib = suite.project
+            assert lib is not None, suite.name
             venv = self.tmp / "lib-venvs" / lib.dirname
             self.new_venv(venv, log)
             target = f"{lib.path}[test]" if "test" in lib.extras else str(lib.path)
@@ -200,6 +202,7 @@ class Runner:
             return venv
         if suite.kind == "service":
             svc = suite.project
+            assert svc is not None, suite.name
             venv = self.service_venvs / svc.dirname
             lock = venvs.checked_lock(svc)
             self.new_venv(venv, log)
@@ -220,7 +223,7 @@ class Runner:
             return self._run_suite(suite, started)
         except Aborted:
             return Result(suite.name, False, failed=1, summary="aborted", seconds=time.monotonic() - started)
-        except Exception as e:  # one broken suite must not take the whole run (and its summary) down
+        except Exception as e:  # noqa: BLE001 - one broken suite must not take the whole run (and its summary) down
             return Result(suite.name, False, failed=1, summary=f"runner error: {type(e).__name__}: {e}",
                           seconds=time.monotonic() - started)
 
@@ -291,7 +294,7 @@ class Runner:
                 print(res.output.rstrip(), flush=True)
 
     # -- the whole run -------------------------------------------------------------------------
-    def suites(self) -> tuple[list[Suite], Suite | None]:
+    def suites(self) -> tuple[list[Suite], list[Suite]]:
         """Services first (tests/ waits for their venvs), then libs biggest-first: with two cores the
         longest suites should start early rather than finish last."""
         svcs = [Suite(f"services/{s.dirname}", "service", s.path / "tests", s) for s in projects.services(self.root)]
@@ -411,12 +414,12 @@ class Runner:
         self.tracker.abort()
         try:
             supervisor.stop(self.layout.pids, index.NAME, timeout=5)
-        except Exception as e:  # cleanup must go on whatever failed before
+        except Exception as e:  # noqa: BLE001 - cleanup must go on whatever failed before
             print(f"warning: stopping the test index: {e}", file=sys.stderr)
         if self.cluster is not None:
             try:
                 self.cluster.stop("immediate")
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - cleanup must go on whatever failed before
                 print(f"warning: stopping the test cluster: {e}", file=sys.stderr)
         leftovers = supervisor.kill_under(self.tmp)
         if leftovers:
@@ -455,7 +458,7 @@ def _print_error(e: StackError, runner: "Runner") -> None:
     print(f"error: {e.message}{where}", file=sys.stderr)
 
 
-def _raise_interrupt(signum, frame):
+def _raise_interrupt(signum, frame):  # noqa: ARG001 - the signal handler's signature is fixed by signal.signal
     raise KeyboardInterrupt(f"signal {signum}")
 
 
