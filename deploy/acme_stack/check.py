@@ -6,7 +6,7 @@
 - schemas: no library's SQL names a schema another library declares (schemas.py);
 - CODEOWNERS: `.github/CODEOWNERS` is what the declared owners give (codeowners.py);
 - code standards: ruff and mypy as configured in the root's ruff.toml / mypy.ini, and the commit hooks
-  installing the same versions (lint.py).
+  and each package's CI installing the same versions (lint.py).
 
 Needs the tools venv (for lint-imports, ruff, mypy); `make test` runs this first and counts each check.
 """
@@ -30,7 +30,7 @@ def checks(layout: Layout) -> list[tuple[str, Callable[[], list[Finding]]]]:
         ("CODEOWNERS", lambda: codeowners.check(root)),
         ("ruff (ruff.toml)", lambda: lint.check_ruff(layout)),
         ("mypy (mypy.ini)", lambda: lint.check_mypy(layout)),
-        ("pre-commit hooks pin the tools venv's ruff and mypy", lambda: lint.check_pre_commit(root, root / tools.REQUIREMENTS)),
+        ("pre-commit and package CI pin make check's ruff and mypy", lambda: lint.check_pins(root, root / tools.REQUIREMENTS)),
     ]
 
 

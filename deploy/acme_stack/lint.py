@@ -69,20 +69,27 @@ def pinned(tools_lock: Path) -> dict[str, str]:
     return pins
 
 
-def check_pre_commit(root: Path, tools_lock: Path) -> list[Finding]:
-    """`.pre-commit-config.yaml` installs exactly the ruff and mypy that make check runs."""
-    path = root / PRE_COMMIT
+def _pin_findings(path: Path, rel: str, pins: dict[str, str], what: str) -> list[Finding]:
     if not path.is_file():
-        return [Finding(PRE_COMMIT.as_posix(), 1, "missing: the commit hooks running ruff and mypy")]
+        return [Finding(rel, 1, f"missing: {what}")]
     lines = path.read_text().splitlines()
     found = []
-    for name, version in pinned(tools_lock).items():
+    for name, version in pins.items():
         wanted = f"{name}=={version}"
         hits = [i for i, ln in enumerate(lines, 1) if re.search(rf"\b{name}==", ln)]
         if not hits:
-            found.append(Finding(PRE_COMMIT.as_posix(), 1, f"no hook installs {wanted} (the tools venv's version)"))
+            found.append(Finding(rel, 1, f"does not install {wanted} (the tools venv's version, what make check runs)"))
         for i in hits:
             if wanted not in lines[i - 1]:
-                found.append(Finding(PRE_COMMIT.as_posix(), i,
-                                     f"installs another {name} than make check runs: want {wanted}"))
+                found.append(Finding(rel, i, f"installs another {name} than make check runs: want {wanted}"))
+    return found
+
+
+def check_pins(root: Path, tools_lock: Path) -> list[Finding]:
+    """`.pre-commit-config.yaml` and every package's CI workflow install exactly the ruff and mypy that
+    make check runs, so a hook, a package's CI and this tree never disagree about a finding."""
+    pins = pinned(tools_lock)
+    found = _pin_findings(root / PRE_COMMIT, PRE_COMMIT.as_posix(), pins, "the commit hooks running ruff and mypy")
+    for ci in sorted([*root.glob("libs/*/.github/workflows/ci.yml"), *root.glob("services/*/.github/workflows/ci.yml")]):
+        found += _pin_findings(ci, ci.relative_to(root).as_posix(), pins, "the package's CI")
     return found
