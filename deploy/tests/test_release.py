@@ -175,7 +175,7 @@ phase = "expand"
 '''
 
 
-# The index knows acme-relmock-* as team-relmock's (tests/index-owners.toml).
+# The index knows acme-relmock-* as team-relmock's (deploy/tests/index-owners.toml).
 OWNER = "team-relmock"
 
 
