@@ -25,8 +25,8 @@ PYTHON_VERSION = "3.11"
 # editable (get_requires_for_build_editable -> editables), and the test runners' packages.
 ALWAYS = ["hatchling==1.33.0", "editables~=0.3", "pytest", "requests", "psycopg[binary]"]
 # Tools each library's and service's own CI installs from the private index, at the version the tools
-# venv pins (so `make check` and a package's CI lint with the same import-linter).
-CI_TOOLS = ["import-linter"]
+# venv pins (so `make check` and a package's CI lint with the same import-linter, ruff and mypy).
+CI_TOOLS = ["import-linter", "ruff", "mypy"]
 
 
 def _ci_tool_pins(root: Path) -> list[str]:

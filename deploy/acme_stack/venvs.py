@@ -101,19 +101,23 @@ def ensure_service(layout: Layout, svc: projects.Project, idx: Index, venv: Path
     return "installed"
 
 
-def service_install_steps(svc: projects.Project, venv: Path, lock: Path) -> list[tuple[list, str]]:
-    """The uv calls (arguments, what) that install a service as production would: the hash-checked lock,
-    then the service without dependencies. `make up` runs them; so does `make test` (under its tracker)."""
+def sync_lock_step(venv: Path, lock: Path, what: str) -> tuple[list, str]:
+    """The uv call installing exactly a hash-checked lock from our index (make up, make test and the bench)."""
     # uv may hold a cached /simple/ page from before our latest publish: refresh just our own
     # packages (third-party versions only change together with the lock, which names them).
     refresh = [a for name in acme_pins(lock) for a in ("--refresh-package", name)]
     # ...and reinstall them: sync keeps an installed package whose version matches, so an unreleased
     # library rebuilt under the same version would otherwise stay stale in the venv.
     refresh += [a for name in acme_pins(lock) for a in ("--reinstall-package", name)]
+    # sync (not install) so packages dropped from the lock leave the venv too.
+    return ["pip", "sync", "--no-config", "--python", py(venv), "--require-hashes", *refresh, lock], what
+
+
+def service_install_steps(svc: projects.Project, venv: Path, lock: Path) -> list[tuple[list, str]]:
+    """The uv calls (arguments, what) that install a service as production would: the hash-checked lock,
+    then the service without dependencies. `make up` runs them; so does `make test` (under its tracker)."""
     return [
-        # sync (not install) so packages dropped from the lock leave the venv too.
-        (["pip", "sync", "--no-config", "--python", py(venv), "--require-hashes", *refresh, lock],
-         f"installing services/{svc.dirname}/requirements.lock"),
+        sync_lock_step(venv, lock, f"installing services/{svc.dirname}/requirements.lock"),
         # The service itself, built with hatchling from our index. --reinstall-package also refreshes
         # uv's build cache, which otherwise only notices changes to pyproject.toml, not to src/.
         (install_args(venv, ["--no-deps", "--reinstall-package", svc.name, svc.path]),
