@@ -13,7 +13,7 @@ help:
 	@echo "make down          stop everything 'make up' started (data stays in .run/)"
 	@echo "make status        what is running"
 	@echo "make test          make check, then all test suites against a throwaway postgres + index"
-	@echo "make check         static checks: import boundaries, schema ownership in SQL, CODEOWNERS (path:line: message)"
+	@echo "make check         static checks: import boundaries, schema ownership in SQL, CODEOWNERS, ruff, mypy (path:line: message)"
 	@echo "make generate      rewrite .github/CODEOWNERS and libs|services/*/.importlinter from the declared owners"
 	@echo "make relock        regenerate deploy/index/mirror.{in,lock} and services/*/requirements.lock"
 	@echo "make relock-tools  recompile deploy/requirements-tools.txt"

@@ -111,7 +111,7 @@ class Client:
             pending += [("catalog.product_changed", s, compact({"sku": s, "version": products[s][8],
                                                                  "changes": ["stock"]})) for s in skus]
             prices = [int(products[s][3]) for s in skus]
-            total = sum(q * p for q, p in zip(qtys, prices))
+            total = sum(q * p for q, p in zip(qtys, prices, strict=True))
             posting_id = str(uuid.uuid4())
             charged = conn.execute(CHARGE, {
                 "posting_id": posting_id, "kind": "charge", "owner_id": customer, "amount": total, "delta": -total,
@@ -185,7 +185,7 @@ def worker(args, threads: int, seed: int, ready, go, start_at, results) -> None:
                 break
             try:
                 op()
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failed operation counts as an error of the load, whatever it raised
                 errors[i] += 1
                 if not c.conn.closed:
                     c.conn.rollback()

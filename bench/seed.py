@@ -19,11 +19,11 @@ from pathlib import Path
 # never hash (tokens are sha256-checked).
 os.environ["ACME_IDENTITY_ARGON2_PROFILE"] = "fast"
 
-import acme_billing  # noqa: E402
-import acme_catalog  # noqa: E402
-import acme_identity  # noqa: E402
-import acme_orders  # noqa: E402
-from acme_platform import Database, load_settings  # noqa: E402
+import acme_billing
+import acme_catalog
+import acme_identity
+import acme_orders
+from acme_platform import Database, load_settings
 
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "1000"))
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100"))

@@ -7,6 +7,6 @@ from pathlib import Path
 # out of the environment of every service and test process the orchestrator starts.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from acme_stack.cli import main  # noqa: E402
+from acme_stack.cli import main
 
 sys.exit(main())

@@ -150,6 +150,20 @@ def http_status(url: str, timeout: float = 2.0) -> int:
         return 0
 
 
+def stop_group(process: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM to the process group of a service started in its own session (gunicorn's graceful stop),
+    SIGKILL after `grace` seconds."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
 @dataclass
 class RunningService:
     name: str
@@ -163,15 +177,7 @@ class RunningService:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-            except ProcessLookupError:
-                pass
+        stop_group(self.process)
 
 
 def _service_env(venv: Path, name: str, spec: dict, database_url: str, port: int, extra: dict | None) -> dict:

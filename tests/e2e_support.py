@@ -148,7 +148,8 @@ def launcher(repo_root, tmp_path_factory):
 # -- stacks ----------------------------------------------------------------------------------------
 
 @dataclass
-class Staff:
+class Login:
+    """An account logged in through a service's /v1/tokens: its id, email and bearer token."""
     id: str
     email: str
     token: str
@@ -156,6 +157,10 @@ class Staff:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+class Staff(Login):
+    pass
 
 
 @dataclass
@@ -323,15 +328,8 @@ def call(method: str, url: str, **kwargs) -> requests.Response:
     return requests.request(method, url, headers=headers, **kwargs)
 
 
-@dataclass
-class Customer:
-    id: str
-    email: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+class Customer(Login):
+    pass
 
 
 def sign_up(stack: Stack, *, name: str = "E2E Customer") -> Customer:

@@ -50,8 +50,8 @@ def test_sixty_concurrent_orders_for_twenty_units(stack):
             problem = r.json()
             assert r.headers["Content-Type"] == "application/problem+json"
             assert (problem["code"], problem["sku"], problem["requested"]) == ("catalog.insufficient_stock", sku, 1)
-    winners = [c for c, r in zip(customers, responses) if r.status_code == 201]
-    losers = [c for c, r in zip(customers, responses) if r.status_code == 409]
+    winners = [c for c, r in zip(customers, responses, strict=True) if r.status_code == 201]
+    losers = [c for c, r in zip(customers, responses, strict=True) if r.status_code == 409]
     order_ids = {r.json()["id"] for r in responses if r.status_code == 201}
     assert len(order_ids) == UNITS
 
@@ -71,14 +71,14 @@ def test_sixty_concurrent_orders_for_twenty_units(stack):
     assert (level["on_hand"], level["reserved"], level["available"]) == (0, 0, 0)
 
     # Money: each winner paid once, each loser nothing; wallets + charges == credits.
-    wallets = dict(zip([c.id for c in customers], in_parallel(lambda c: balance(stack, c), customers)))
+    wallets = dict(zip([c.id for c in customers], in_parallel(lambda c: balance(stack, c), customers), strict=True))
     assert {wallets[c.id] for c in winners} == {FUNDS - PRICE}
     assert {wallets[c.id] for c in losers} == {FUNDS}
 
     def orders_of(c):
         return call("GET", f"{stack.sf}/v1/orders", headers=c.auth).json()["items"]
 
-    placed = dict(zip([c.id for c in customers], in_parallel(orders_of, customers)))
+    placed = dict(zip([c.id for c in customers], in_parallel(orders_of, customers), strict=True))
     assert {len(placed[c.id]) for c in winners} == {1} and {len(placed[c.id]) for c in losers} == {0}
     charged = sum(o["total_cents"] for orders in placed.values() for o in orders if o["status"] != "cancelled")
     assert sum(wallets.values()) + charged == CUSTOMERS * FUNDS

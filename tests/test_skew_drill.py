@@ -34,7 +34,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import free_port, http_status
+from conftest import free_port, http_status, stop_group
 
 DRILL = Path(__file__).resolve().parent / "skewdrill"
 SERVICE_SRC = DRILL / "skewsvc"
@@ -225,15 +225,7 @@ class Service:
 
     def stop(self) -> None:
         """SIGTERM to the process group (gunicorn's graceful stop: the worker deregisters), SIGKILL after 20 s."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-            except ProcessLookupError:
-                pass
+        stop_group(self.process)
 
     def kill9(self) -> None:
         """The whole process group, master and worker: no worker_exit, no atexit, no respawn."""

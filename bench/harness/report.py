@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 MODE_NAMES = {"L": "L library (storefront)", "H": "H HTTP microservices", "F": "F floor (psycopg)"}
 COLORS = {"L": "tab:blue", "H": "tab:red", "F": "tab:green"}
@@ -154,10 +154,10 @@ def plots(out: Path, results: list[dict], conc: list[int]) -> None:
     workloads = [w for w in ("place_order", "get_order", "get_product") if any(r["workload"] == w for r in results)]
     for kind in ("latency", "throughput"):
         fig, axes = plt.subplots(1, len(workloads), figsize=(5 * len(workloads), 4.2), squeeze=False)
-        for ax, w in zip(axes[0], workloads):
+        for ax, w in zip(axes[0], workloads, strict=False):
             for mode in "LHF":
                 cells = [_cell(results, w, mode, c) for c in conc]
-                xs = [c for c, cell in zip(conc, cells) if cell]
+                xs = [c for c, cell in zip(conc, cells, strict=False) if cell]
                 if not xs:
                     continue
                 cells = [cell for cell in cells if cell]
@@ -186,7 +186,7 @@ def plots(out: Path, results: list[dict], conc: list[int]) -> None:
         fig, ax = plt.subplots(figsize=(6, 4.2))
         for mode in "LHF":
             cells = [_cell(results, "hops", mode, c, n) for n in (1, 2, 3, 4)]
-            pts = [(n, x) for n, x in zip((1, 2, 3, 4), cells) if x]
+            pts = [(n, x) for n, x in zip((1, 2, 3, 4), cells, strict=False) if x]
             if not pts:
                 continue
             ax.plot([n for n, _ in pts], [x["latency_ms"]["p50"] for _, x in pts], "o-", color=COLORS[mode],

@@ -1,17 +1,18 @@
 """The gunicorn services under test: started detached in their own process group, health-checked,
 stopped by process group. L is the storefront exactly as `make up` runs it (its venv, its command
-from [tool.acme.service], its gunicorn.conf.py) pointed at the bench database on a bench port."""
+from [tool.acme.service], its gunicorn.conf.py) pointed at the bench database on a bench port.
+Starting, health checks and stopping by process group are deploy/acme_stack's (supervisor, proc)."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import time
 import tomllib
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from acme_stack import proc as stack_proc
+from acme_stack import supervisor
 
 from .stack import BENCH, STOREFRONT, BenchError, Stack, isolated_env
 
@@ -35,9 +36,7 @@ class Service:
 
 
 def port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex((HOST, port)) == 0
+    return stack_proc.port_open(port, HOST)
 
 
 def _env(venv: Path, database_url: str, name: str, port_env: str, port: int, extra: dict | None = None) -> dict:
@@ -52,9 +51,7 @@ def _env(venv: Path, database_url: str, name: str, port_env: str, port: int, ext
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    return stack_proc.free_port()
 
 
 def plan(stack: Stack, logs: Path, port_base: int | None) -> list[Service]:
@@ -90,11 +87,7 @@ def start(services: list[Service], timeout: float = 90) -> None:
         if port_in_use(svc.port):
             raise BenchError(f"port {svc.port} ({svc.name}) is in use: set BENCH_PORT_BASE to move the bench's ports (or unset it)")
     for svc in services:
-        svc.log.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(svc.log, "ab")
-        svc.proc = subprocess.Popen(svc.cmd, cwd=svc.cwd, env=svc.env, stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        fh.close()
+        svc.proc = supervisor.start(svc.name, svc.cmd, cwd=svc.cwd, env=svc.env, log=svc.log)
     deadline = time.monotonic() + timeout
     pending = list(services)
     while pending:
@@ -110,30 +103,18 @@ def start(services: list[Service], timeout: float = 90) -> None:
 
 
 def healthy(svc: Service) -> bool:
-    try:
-        with urllib.request.urlopen(f"{svc.url}/healthz", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
+    return stack_proc.http_get(f"{svc.url}/healthz", timeout=2)[0] == 200
 
 
 def stop(services: list[Service]) -> None:
-    running = [s for s in services if s.proc is not None and s.proc.poll() is None]
-    for svc in running:
-        try:
-            os.killpg(svc.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 25
-    for svc in running:
-        try:
-            svc.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+    """SIGTERM each service's process group, SIGKILL what is left after the grace period."""
+    for svc in services:
+        if svc.proc is not None and svc.proc.poll() is None:
+            supervisor.stop_pid(svc.proc.pid, supervisor.start_time(svc.proc.pid), timeout=25)
             try:
-                os.killpg(svc.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
+                svc.proc.wait(timeout=5)  # reap it
+            except subprocess.TimeoutExpired:
                 pass
-            svc.proc.wait(timeout=5)
 
 
 def _tail(path: Path, lines: int = 25) -> str:

@@ -1,7 +1,10 @@
 """Find what `make up` runs (PostgreSQL, the private index, the storefront venv) and build the H venv.
 
-Everything can be overridden from the environment (see README "Environment"), which is how the
-bench is developed against a dev PostgreSQL and editable venvs before `make up` exists.
+Credentials, URLs, the isolated environment and the uv installs are deploy/acme_stack's own (the
+orchestrator is stdlib-only, so the harness imports it directly): the bench reads the stack exactly
+as `make up` wrote it and installs exactly as `make up` installs. Everything can be overridden from
+the environment (see README "Environment"), which is how the bench is developed against a dev
+PostgreSQL and editable venvs before `make up` exists.
 """
 from __future__ import annotations
 
@@ -14,11 +17,18 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from acme_stack import config, index, postgres, proc, tools, venvs
+from acme_stack.ui import StackError
+
 BENCH = Path(__file__).resolve().parents[1]
 ROOT = BENCH.parent
-RUN = ROOT / ".run"
+LAYOUT = config.Layout.for_repo(ROOT)
+RUN = LAYOUT.run
 STOREFRONT = ROOT / "services" / "storefront"
 _STAMP = ".bench-fingerprint"
+
+read_credentials = postgres.read_credentials
+masked = postgres.masked
 
 
 class BenchError(Exception):
@@ -50,21 +60,12 @@ def login_url(path: Path) -> str:
 
 
 def isolated_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment a service gets under `make up`: no PIP_*/UV_*, no foreign venv or PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PIP_", "UV_", "BENCH_")) and k not in (
-               "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "DATABASE_URL", "BENCH_IN_HARNESS")}
+    """The environment a service gets under `make up` (no PIP_*/UV_*, no foreign venv or PYTHONPATH),
+    without the bench's own settings and DATABASE_URL."""
+    env = proc.isolated_env(drop=("DATABASE_URL", "BENCH_IN_HARNESS"))
+    env = {k: v for k, v in env.items() if not k.startswith("BENCH_")}
     env.update(extra or {})
     return env
-
-
-def read_credentials(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
 
 
 def with_database(url: str, database: str) -> str:
@@ -72,62 +73,43 @@ def with_database(url: str, database: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + database))
 
 
-def masked(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":****@", 1)))
+def _port(name: str, default: int) -> int:
+    try:
+        return config.env_port(name, default)
+    except StackError as e:
+        raise BenchError(e.message) from None
 
 
 def admin_url() -> str:
     for var in ("BENCH_DATABASE_URL", "DATABASE_URL"):
         if os.environ.get(var, "").strip():
             return os.environ[var].strip()
-    creds = RUN / "postgres" / "credentials"
+    creds = LAYOUT.postgres / "credentials"
     if not creds.exists():
         raise BenchError("no PostgreSQL: run `make up` first (or set DATABASE_URL / BENCH_DATABASE_URL)")
     c = read_credentials(creds)
-    port = os.environ.get("ACME_PG_PORT", "").strip() or "5544"
-    user = urllib.parse.quote(c["ACME_PG_USER"], safe="")
-    password = urllib.parse.quote(c["ACME_PG_PASSWORD"], safe="")
-    return f"postgresql://{user}:{password}@127.0.0.1:{port}/acme"
+    return postgres.Postgres(host=config.BIND_HOST, port=_port("ACME_PG_PORT", config.DEFAULT_PG_PORT),
+                             user=c["ACME_PG_USER"], password=c["ACME_PG_PASSWORD"], database=postgres.PG_DATABASE).url()
 
 
-def index_url() -> str:
-    creds = RUN / "index" / "credentials"
-    if not creds.exists():
+def private_index() -> index.Index:
+    if not (LAYOUT.index / "credentials").exists():
         raise BenchError("no private index credentials (.run/index/credentials): run `make up` first")
-    c = read_credentials(creds)
-    port = os.environ.get("ACME_INDEX_PORT", "").strip() or "8090"
-    user = urllib.parse.quote(c["ACME_INDEX_USER"], safe="")
-    password = urllib.parse.quote(c["ACME_INDEX_PASSWORD"], safe="")
-    return f"http://{user}:{password}@127.0.0.1:{port}/simple/"
+    return index.load(LAYOUT, _port("ACME_INDEX_PORT", config.DEFAULT_INDEX_PORT))
 
 
 def find_uv() -> str:
-    for candidate in (os.environ.get("BENCH_UV", ""), str(RUN / "tools" / "bin" / "uv")):
+    for candidate in (os.environ.get("BENCH_UV", ""), str(tools.bin(LAYOUT, "uv"))):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise BenchError("uv not found: run `make up` (it creates .run/tools/bin/uv) or set BENCH_UV")
 
 
 def storefront_venv() -> Path:
-    venv = Path(os.environ.get("BENCH_STOREFRONT_VENV", "") or RUN / "venvs" / "storefront")
+    venv = Path(os.environ.get("BENCH_STOREFRONT_VENV", "") or LAYOUT.venvs / "storefront")
     if not (venv / "bin" / "gunicorn").exists():
         raise BenchError(f"{venv} has no gunicorn: run `make up` first (or set BENCH_STOREFRONT_VENV)")
     return venv
-
-
-def _uv(uv: str, *args: str, log: Path, index: str = "") -> None:
-    # The index URL carries the deploy login: uv reads it from UV_DEFAULT_INDEX, never from argv (ps).
-    env = isolated_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1",
-                        **({"UV_DEFAULT_INDEX": index} if index else {})})
-    with open(log, "a") as fh:
-        fh.write("$ uv " + " ".join(args) + "\n")
-        fh.flush()
-        done = subprocess.run([uv, *args], stdout=fh, stderr=subprocess.STDOUT, env=env)
-    if done.returncode != 0:
-        raise BenchError(f"uv {args[0]} {args[1] if len(args) > 1 else ''} failed; see {log}")
 
 
 def _storefront_pins() -> list[str]:
@@ -135,40 +117,38 @@ def _storefront_pins() -> list[str]:
     return list(data["project"]["dependencies"])
 
 
-def http_venv(uv: str, log: Path) -> Path:
+def http_venv(log: Path) -> Path:
     """H's services run the same acme-* wheels as the storefront: its hash-locked requirements from the
-    private index (only that index: --no-config, no UV_*/PIP_*), plus requests for the service calls."""
+    private index (only that index, as venvs.py installs every service venv), plus requests for the
+    service calls."""
     override = os.environ.get("BENCH_HTTP_VENV", "").strip()
     if override:
         return Path(override)
-    venv = RUN / "venvs" / "_bench_http"
-    python = venv / "bin" / "python"
+    venv = LAYOUT.venvs / "_bench_http"
     lock = STOREFRONT / "requirements.lock"
     lock_text = lock.read_text() if lock.exists() else ""
     locked = any(line.strip() and not line.lstrip().startswith(("#", "--")) for line in lock_text.splitlines())
     want = hashlib.sha256("\n".join([lock_text, *_storefront_pins(), "requests", sys.version]).encode()).hexdigest()
     stamp = venv / _STAMP
-    if python.exists() and stamp.exists() and stamp.read_text().strip() == want:
+    if venvs.py(venv).exists() and stamp.exists() and stamp.read_text().strip() == want:
         return venv
-    url = index_url()
-    port = int(os.environ.get("ACME_INDEX_PORT", "").strip() or "8090")
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        if sock.connect_ex(("127.0.0.1", port)) != 0:
-            raise BenchError(f"the H venv needs the private index, which is not running on port {port}: run `make up`")
+    idx = private_index()
+    if not proc.port_open(idx.port):
+        raise BenchError(f"the H venv needs the private index, which is not running on port {idx.port}: run `make up`")
     print(f"bench: building the H venv {venv.relative_to(ROOT)} from the private index", flush=True)
-    _uv(uv, "venv", "--no-config", "--clear", "--quiet", "--python", sys.executable, str(venv), log=log)
-    common = ["--no-config", "--python", str(python)]
     if locked:
-        acme = sorted({line.split("==")[0] for line in lock_text.splitlines() if line.startswith("acme-")})
-        refresh = [a for name in acme for a in ("--refresh-package", name)]
-        _uv(uv, "pip", "sync", *common, "--require-hashes", *refresh, str(lock), log=log, index=url)
-        _uv(uv, "pip", "install", *common, "requests", log=log, index=url)
+        # The storefront's lock exactly as make up installs it (venvs.sync_lock_step), without the service.
+        steps = [venvs.sync_lock_step(venv, lock, f"installing the storefront's lock into {venv.name}"),
+                 (venvs.install_args(venv, ["requests"]), "installing requests")]
     else:
         # No lock yet (a fresh tree before `make relock`): the storefront's exact pins.
-        _uv(uv, "pip", "install", *common, *_storefront_pins(), "requests", log=log, index=url)
+        steps = [(venvs.install_args(venv, [*_storefront_pins(), "requests"]), "installing the storefront's pins")]
+    try:
+        venvs.create(LAYOUT, venv, log)
+        for args, what in steps:
+            venvs.uv(LAYOUT, *args, log=log, what=what, idx=idx)
+    except StackError as e:
+        raise BenchError(f"{e.message}; see {log}") from None
     stamp.write_text(want + "\n")
     return venv
 
@@ -176,7 +156,7 @@ def http_venv(uv: str, log: Path) -> Path:
 def discover(log: Path) -> Stack:
     uv = find_uv()
     return Stack(admin_url=admin_url(), bench_db=os.environ.get("BENCH_DB_NAME", "bench"),
-                 storefront_venv=storefront_venv(), http_venv=http_venv(uv, log), uv=uv)
+                 storefront_venv=storefront_venv(), http_venv=http_venv(log), uv=uv)
 
 
 def installed_versions(venv: Path) -> dict[str, str]:

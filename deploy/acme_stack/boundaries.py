@@ -192,7 +192,7 @@ def check_imports(layout: Layout) -> list[Finding]:
             res = subprocess.run([str(lint), "--no-cache", str(config)], cwd=tmp, env=env, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
         except subprocess.TimeoutExpired:
-            raise StackError("lint-imports did not finish within 300 s")
+            raise StackError("lint-imports did not finish within 300 s") from None
     cores = {_core_name(p): p for p in everything if p.library.get("core")}
     names = {line[len("name = "):] for line in tree_config(root).splitlines() if line.startswith("name = ")}
     contract = None

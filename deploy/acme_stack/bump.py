@@ -78,7 +78,7 @@ def bump(layout: Layout, service: str, lib: str, version: str) -> int:
             pyproject.write_text(text)  # all or nothing
             raise StackError(f"re-locking services/{svc.dirname} with {lib}=={version} failed (uv's reason above: "
                              f"usually another pin that does not accept this version); nothing was changed",
-                             e.log, detail=e.detail)
+                             e.log, detail=e.detail) from None
         shutil.copyfile(out, lock)
     after = _lock_pins(lock)
     moved = [f"{n} {before.get(n, '-')} -> {after.get(n, '-')}" for n in sorted(before.keys() | after.keys())

@@ -6,9 +6,11 @@
 - import circles: no module of a package imports itself back through others (cycles.py, over grimp);
 - schemas: no library's SQL names a schema another library declares (schemas.py);
 - data access: a domain's SQL is in its repository.py, as psycopg `%(name)s` texts (data_access.py);
-- CODEOWNERS: `.github/CODEOWNERS` is what the declared owners give (codeowners.py).
+- CODEOWNERS: `.github/CODEOWNERS` is what the declared owners give (codeowners.py);
+- code standards: ruff and mypy as configured in the root's ruff.toml / mypy.ini, and the commit hooks
+  and each package's CI installing the same versions (lint.py).
 
-Needs the tools venv (for lint-imports); `make test` runs this first and counts each check.
+Needs the tools venv (for lint-imports, ruff, mypy); `make test` runs this first and counts each check.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from . import boundaries, codeowners, cycles, data_access, schemas, tools
+from . import boundaries, codeowners, cycles, data_access, lint, schemas, tools
 from .config import Layout
 from .findings import Finding
 
@@ -30,6 +32,9 @@ def checks(layout: Layout) -> list[tuple[str, Callable[[], list[Finding]]]]:
         ("schema ownership in SQL", lambda: schemas.check(root)),
         ("data access in repositories", lambda: data_access.check(root)),
         ("CODEOWNERS", lambda: codeowners.check(root)),
+        ("ruff (ruff.toml)", lambda: lint.check_ruff(layout)),
+        ("mypy (mypy.ini)", lambda: lint.check_mypy(layout)),
+        ("pre-commit and package CI pin make check's ruff and mypy", lambda: lint.check_pins(root, root / tools.REQUIREMENTS)),
     ]
 
 

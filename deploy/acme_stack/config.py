@@ -30,7 +30,7 @@ def env_port(name: str, default: int) -> int:
     except ValueError:
         from .ui import StackError
 
-        raise StackError(f"{name}={raw!r} is not a port number")
+        raise StackError(f"{name}={raw!r} is not a port number") from None
     if not 0 < port < 65536:
         from .ui import StackError
 
@@ -85,7 +85,7 @@ class Layout:
 
 
 def tools_dir(root: Path) -> Path:
-    # ACME_TOOLS_VENV lets a throwaway clone (tests/test_stack.py) reuse an existing tools venv
+    # ACME_TOOLS_VENV lets a throwaway clone (deploy/tests/test_stack.py) reuse an existing tools venv
     # instead of spending ~25 s reinstalling the same pinned tools.
     override = os.environ.get("ACME_TOOLS_VENV", "").strip()
     return Path(override).resolve() if override else root / ".run" / "tools"

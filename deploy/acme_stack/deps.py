@@ -61,7 +61,7 @@ def collect(layout: Layout) -> dict:
             entry[name] = {
                 "pinned": pinned,
                 "direct": name in direct[svc],
-                "newer": [{"version": str(v), "bump": versions.bump_kind(current, v)} for v in sorted(newer)],
+                "newer": [{"version": str(v), "bump": versions.bump_kind(current, v)} for v in sorted(newer) if current],
             }
         report["services"][svc] = entry
     return report

@@ -21,6 +21,6 @@ def stale(path: str, current: str | None, wanted: str, what: str) -> Finding | N
     if current is None:
         return Finding(path, 1, f"missing: {what}")
     have, want = current.splitlines(), wanted.splitlines()
-    line = next((i + 1 for i, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)) + 1)
+    line = next((i + 1 for i, (a, b) in enumerate(zip(have, want, strict=False)) if a != b), min(len(have), len(want)) + 1)
     expected = want[line - 1] if line <= len(want) else "(end of file)"
     return Finding(path, line, f"differs from the declarations (expected {expected!r}): {what}")

@@ -79,7 +79,7 @@ class UploadPolicy:
         try:
             action = request.forms.get(":action", "")
             uploads = [upload for field in request.files.keys() for upload in request.files.getall(field)]
-        except Exception as e:  # a malformed body must be a 400, not a 500 (and never reach pypiserver)
+        except Exception as e:  # noqa: BLE001 - a malformed body must be a 400, not a 500 (and never reach pypiserver)
             return _answer(start_response, 400, f"cannot read the upload form: {type(e).__name__}", {})
         if action != "file_upload":
             return self._refuse(start_response, user, f"{action or 'this request'} is refused for every login: "

@@ -6,7 +6,7 @@ list of teams that get a publish login. Nothing here is a second list of owners 
 
 `make test`'s throwaway index also knows the test fixtures' libraries: every `tests/**/pyproject.toml`
 with a `[tool.acme.library]` table (the skew drill's acme-skewdemo), and, for libraries the suites
-generate at run time under random names, the patterns in tests/index-owners.toml.
+generate at run time under random names, the patterns in deploy/tests/index-owners.toml.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def normalize(name: str) -> str:
 
 
 TEAM = re.compile(r"^team-[a-z0-9][a-z0-9-]*$")
-TEST_PATTERNS = Path("tests/index-owners.toml")
+TEST_PATTERNS = Path("deploy/tests/index-owners.toml")
 
 
 def _team(owner: str, where: str) -> str:
@@ -62,7 +62,7 @@ def registry(root: Path, *, with_test_fixtures: bool = False) -> dict:
             try:
                 table = tomllib.loads(path.read_text()).get("owners", {})
             except tomllib.TOMLDecodeError as e:
-                raise StackError(f"{TEST_PATTERNS}: {e}")
+                raise StackError(f"{TEST_PATTERNS}: {e}") from None
             for pattern, owner in sorted(table.items()):
                 patterns[normalize(pattern)] = _team(str(owner), str(TEST_PATTERNS))
     return {"packages": dict(sorted(packages.items())), "patterns": patterns}

@@ -39,7 +39,10 @@ class Server:
 
     @property
     def major(self) -> int:
-        return int(re.match(r"\d+", self.version).group())
+        m = re.match(r"\d+", self.version)
+        if m is None:
+            raise StackError(f"cannot read a major version from PostgreSQL {self.version!r}")
+        return int(m.group())
 
     def describe(self) -> str:
         return f"PostgreSQL {self.version.split()[0]}, {self.origin}" + (f" ({self.why})" if self.why else "")
@@ -79,7 +82,7 @@ def server_version(bindir: Path) -> str:
         out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True,
                              timeout=30, stdin=subprocess.DEVNULL)
     except OSError as e:
-        raise StackError(f"cannot run {bindir / 'postgres'}: {e.strerror or e}")
+        raise StackError(f"cannot run {bindir / 'postgres'}: {e.strerror or e}") from None
     m = re.search(r"\(PostgreSQL\)\s+(\d.*)$", out.stdout.strip())
     if out.returncode != 0 or not m:
         detail = (out.stderr or out.stdout).strip().splitlines()

@@ -144,11 +144,15 @@ class Cluster:
         return proc.run(self._server_cmd(name, *args), log=self.setup_log, what=what, cwd=Path("/"),
                         check=check, timeout=timeout)
 
+    def _chown(self, path: Path) -> None:
+        if self.uid is not None and self.gid is not None:  # both or neither (_as_server_user)
+            os.chown(path, self.uid, self.gid)
+
     def _own(self, path: Path, mode: int) -> None:
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, mode)
         if self.uid is not None:
-            os.chown(path, self.uid, self.gid)
+            self._chown(path)
 
     def password(self) -> str:
         return read_credentials(self.credentials)["ACME_PG_PASSWORD"]
@@ -207,7 +211,7 @@ class Cluster:
         pwfile = self.base / ".initdb-pw"
         write_secret(pwfile, self.password() + "\n")
         if self.uid is not None:
-            os.chown(pwfile, self.uid, self.gid)
+            self._chown(pwfile)
         try:
             self._run("initdb", "-D", self.data, "-U", PG_SUPERUSER, f"--pwfile={pwfile}",
                       "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
@@ -245,7 +249,7 @@ class Cluster:
             return False
         conf.write_text(want)
         if self.uid is not None:
-            os.chown(conf, self.uid, self.gid)
+            self._chown(conf)
         return True
 
     def ensure(self) -> str:
@@ -279,13 +283,13 @@ class Cluster:
             if not self.log.exists():
                 self.log.touch()
             if self.uid is not None:
-                os.chown(self.log, self.uid, self.gid)
+                self._chown(self.log)
                 os.chmod(self.layout.logs, 0o755)
             try:
                 self._run("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-s",
                           what=f"starting PostgreSQL on 127.0.0.1:{self.port}")
             except StackError as e:
-                raise StackError(e.message, self.log, detail=tail(self.log))
+                raise StackError(e.message, self.log, detail=tail(self.log)) from None
             if "restarted for new settings" not in status:
                 status.append("started")
         create_database(self.layout, self.info().url("postgres"), PG_DATABASE, self.setup_log)

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 from .ui import StackError, tail
 
@@ -46,7 +46,7 @@ def redact(text: str) -> str:
 
 
 def run(
-    cmd: list[str],
+    cmd: Sequence[str | os.PathLike[str]],
     *,
     log: Path,
     what: str,
@@ -74,15 +74,15 @@ def run(
                 timeout=timeout,
             )
         except FileNotFoundError:
-            raise StackError(f"{what} failed: {cmd[0]} not found", log)
+            raise StackError(f"{what} failed: {cmd[0]} not found", log) from None
         except subprocess.TimeoutExpired:
-            raise StackError(f"{what} timed out after {timeout:.0f}s", log)
+            raise StackError(f"{what} timed out after {timeout:.0f}s", log) from None
     if check and proc.returncode != 0:
         raise StackError(f"{what} failed (exit {proc.returncode})", log, detail=tail(log, 15))
     return proc
 
 
-def capture(cmd: list[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+def capture(cmd: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess:
     """Run a short query command and keep its output in memory."""
     return subprocess.run(

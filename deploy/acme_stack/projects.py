@@ -55,7 +55,7 @@ def load(path: Path) -> Project:
     try:
         data = tomllib.loads(pyproject.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise StackError(f"cannot read {pyproject}: {e}")
+        raise StackError(f"cannot read {pyproject}: {e}") from None
     project = data.get("project", {})
     if "name" not in project or "version" not in project:
         raise StackError(f"{pyproject} needs static [project] name and version")

@@ -239,6 +239,7 @@ def release(layout: Layout, lib_arg: str) -> int:
         if baseline is None:
             ui.item("first release: nothing to compare with")
         else:
+            assert old_pkg is not None  # set with baseline above
             semver_gate.check_migrations(semver_gate.contract_revisions(lib.src_root / lib.package),
                                          semver_gate.contract_revisions(old_pkg), lib.path, lib.name,
                                          baseline, new, ui)

@@ -25,8 +25,8 @@ PYTHON_VERSION = "3.11"
 # editable (get_requires_for_build_editable -> editables), and the test runners' packages.
 ALWAYS = ["hatchling==1.33.0", "editables~=0.3", "pytest", "requests", "psycopg[binary]"]
 # Tools each library's and service's own CI installs from the private index, at the version the tools
-# venv pins (so `make check` and a package's CI lint with the same import-linter).
-CI_TOOLS = ["import-linter"]
+# venv pins (so `make check` and a package's CI lint with the same import-linter, ruff and mypy).
+CI_TOOLS = ["import-linter", "ruff", "mypy"]
 
 
 def _ci_tool_pins(root: Path) -> list[str]:
@@ -55,8 +55,8 @@ def mirror_requirements(root: Path) -> list[str]:
 def mirror_in_is_stale(root: Path) -> bool:
     """True when the pyprojects ask for something mirror.in (and so the lock) does not list."""
     try:
-        current = [l.strip() for l in (root / MIRROR_IN).read_text().splitlines()
-                   if l.strip() and not l.lstrip().startswith("#")]
+        current = [ln.strip() for ln in (root / MIRROR_IN).read_text().splitlines()
+                   if ln.strip() and not ln.lstrip().startswith("#")]
     except OSError:
         return True
     return current != mirror_requirements(root)

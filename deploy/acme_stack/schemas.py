@@ -45,7 +45,7 @@ def _parse(path: Path, root: Path) -> ast.Module:
     try:
         return ast.parse(path.read_text(), filename=str(path))
     except (OSError, SyntaxError, ValueError) as e:
-        raise StackError(f"cannot parse {path.relative_to(root)}: {e}")
+        raise StackError(f"cannot parse {path.relative_to(root)}: {e}") from None
 
 
 def _call_name(node: ast.Call) -> str:
@@ -99,7 +99,8 @@ def check(root: Path) -> list[Finding]:
             tree = _parse(path, root)
             skip = _docstrings(tree)
 
-            def report(line: int, schema: str, how: str) -> None:
+            # Bound now (default arguments): called only within this iteration, but said so explicitly.
+            def report(line: int, schema: str, how: str, rel: str = rel, foreign: dict = foreign) -> None:
                 found.append(Finding(rel, line, f"{how} names schema {schema!r}, owned by {foreign[schema]}: "
                                                 f"use {foreign[schema]}'s public API, not its tables"))
 

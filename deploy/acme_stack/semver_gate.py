@@ -59,7 +59,7 @@ def api_diff(layout: Layout, package: str, old_root: Path, lib: Path, src_root: 
     with open(log, "a") as fh:
         fh.write(f"\n$ api_diff {package} ({label} -> {src_root})\n{res.stderr}{res.stdout}\n")
     if res.returncode != 0:
-        lines = [l for l in res.stderr.strip().splitlines() if l.strip()]
+        lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
         raise StackError(f"comparing the API failed: {lines[-1] if lines else f'exit {res.returncode}'}", log)
     data = json.loads(res.stdout)
     return ApiDiff(data["breaking"], data["additions"], data["notes"])
@@ -78,7 +78,7 @@ def _module_constants(path: Path, names: tuple[str, ...]) -> dict:
             target, value = node.targets[0], node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             target, value = node.target, node.value
-        if isinstance(target, ast.Name) and target.id in names:
+        if isinstance(target, ast.Name) and target.id in names and value is not None:
             try:
                 found[target.id] = ast.literal_eval(value)
             except ValueError:
@@ -100,7 +100,7 @@ def _require(kind: str, have: str) -> bool:
     return versions.BUMPS.index(have) >= versions.BUMPS.index(kind)
 
 
-def _bump_hint(name: str, base: versions.Version, new: versions.Version, need: str) -> str:
+def _bump_hint(name: str, base: versions.Version, new: versions.Version, need: str) -> str:  # noqa: ARG001 - kept so every hint is called with the same arguments
     return (f"release it as {name} {versions.next_version(base, need)} (or higher): set that version in "
             f"pyproject.toml and add a CHANGELOG.md entry")
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, TypeGuard
 
 from .proc import wait_until
 
@@ -75,7 +75,7 @@ def forget(pids_dir: Path, name: str) -> None:
         p.unlink(missing_ok=True)
 
 
-def alive(rec: Record | None) -> bool:
+def alive(rec: Record | None) -> TypeGuard[Record]:
     return rec is not None and pid_alive(rec.pid, rec.start_time)
 
 
@@ -137,7 +137,7 @@ def stop_pid(pid: int, start: int | None, timeout: float = 15.0) -> bool:
 
 def stop(pids_dir: Path, name: str, timeout: float = 15.0) -> bool:
     rec = load(pids_dir, name)
-    was_running = bool(rec) and stop_pid(rec.pid, rec.start_time, timeout)
+    was_running = rec is not None and stop_pid(rec.pid, rec.start_time, timeout)
     forget(pids_dir, name)
     return was_running
 

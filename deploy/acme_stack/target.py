@@ -91,7 +91,7 @@ def from_env() -> RemoteIndex | None:
 def select(layout: Layout) -> Index:
     """The index from the environment, else the running `make up` index (never started here: a
     fresh one would hold neither the mirror nor the libraries a release depends on)."""
-    idx = from_env()
+    idx: Index | None = from_env()
     if idx is None:
         port = config.env_port("ACME_INDEX_PORT", config.DEFAULT_INDEX_PORT)
         if not (layout.index / "credentials").is_file():
@@ -106,7 +106,7 @@ def select(layout: Layout) -> Index:
             else f"answered HTTP {status}" if status else "is not reachable"
         raise StackError(f"the index ACME_INDEX_URL={idx.simple_url} {what}")
     raise StackError(f"the private index is not running on {idx.simple_url}: run `make up` first "
-                     f"(or point ACME_INDEX_URL at another index; login in {rel(idx.credentials, layout.root)})")
+                     f"(or point ACME_INDEX_URL at another index; login in {rel(layout.index / 'credentials', layout.root)})")
 
 
 def describe(idx: Index) -> str:

@@ -37,10 +37,17 @@ def uv(layout: Layout, *args, log: Path, what: str, cwd: Path | None = None, tim
     return proc.run([tools.bin(layout, "uv"), *args], log=log, what=what, env=uv_env(idx), cwd=cwd, timeout=timeout)
 
 
-def create(layout: Layout, venv: Path, log: Path) -> None:
+def create_args(venv: Path) -> list:
     # --clear: a venv we rebuild starts empty; sys.executable is the python3 that runs the stack.
-    uv(layout, "venv", "--no-config", "--clear", "--quiet", "--python", sys.executable, venv,
-       log=log, what=f"creating venv {venv.name}")
+    return ["venv", "--no-config", "--clear", "--quiet", "--python", sys.executable, venv]
+
+
+def install_args(venv: Path, args: list) -> list:
+    return ["pip", "install", "--no-config", "--python", py(venv), *args]
+
+
+def create(layout: Layout, venv: Path, log: Path) -> None:
+    uv(layout, *create_args(venv), log=log, what=f"creating venv {venv.name}")
 
 
 def py(venv: Path) -> Path:
@@ -48,7 +55,7 @@ def py(venv: Path) -> Path:
 
 
 def pip_install(layout: Layout, venv: Path, idx: Index, args: list, *, log: Path, what: str, cwd: Path | None = None):
-    uv(layout, "pip", "install", "--no-config", "--python", py(venv), *args, log=log, what=what, cwd=cwd, idx=idx)
+    uv(layout, *install_args(venv, args), log=log, what=what, cwd=cwd, idx=idx)
 
 
 def checked_lock(svc: projects.Project) -> Path:
@@ -88,6 +95,14 @@ def ensure_service(layout: Layout, svc: projects.Project, idx: Index, venv: Path
         return "already up, nothing to do"
     if not py(venv).exists():
         create(layout, venv, log)
+    for args, what in service_install_steps(svc, venv, lock):
+        uv(layout, *args, log=log, what=what, idx=idx)
+    (venv / _STAMP).write_text(want + "\n")
+    return "installed"
+
+
+def sync_lock_step(venv: Path, lock: Path, what: str) -> tuple[list, str]:
+    """The uv call installing exactly a hash-checked lock from our index (make up, make test and the bench)."""
     # uv may hold a cached /simple/ page from before our latest publish: refresh just our own
     # packages (third-party versions only change together with the lock, which names them).
     refresh = [a for name in acme_pins(lock) for a in ("--refresh-package", name)]
@@ -95,14 +110,19 @@ def ensure_service(layout: Layout, svc: projects.Project, idx: Index, venv: Path
     # library rebuilt under the same version would otherwise stay stale in the venv.
     refresh += [a for name in acme_pins(lock) for a in ("--reinstall-package", name)]
     # sync (not install) so packages dropped from the lock leave the venv too.
-    uv(layout, "pip", "sync", "--no-config", "--python", py(venv), "--require-hashes", *refresh, lock,
-       log=log, what=f"installing services/{svc.dirname}/requirements.lock", idx=idx)
-    # The service itself, built with hatchling from our index. --reinstall-package also refreshes
-    # uv's build cache, which otherwise only notices changes to pyproject.toml, not to src/.
-    pip_install(layout, venv, idx, ["--no-deps", "--reinstall-package", svc.name, svc.path],
-                log=log, what=f"installing service {svc.dirname}")
-    (venv / _STAMP).write_text(want + "\n")
-    return "installed"
+    return ["pip", "sync", "--no-config", "--python", py(venv), "--require-hashes", *refresh, lock], what
+
+
+def service_install_steps(svc: projects.Project, venv: Path, lock: Path) -> list[tuple[list, str]]:
+    """The uv calls (arguments, what) that install a service as production would: the hash-checked lock,
+    then the service without dependencies. `make up` runs them; so does `make test` (under its tracker)."""
+    return [
+        sync_lock_step(venv, lock, f"installing services/{svc.dirname}/requirements.lock"),
+        # The service itself, built with hatchling from our index. --reinstall-package also refreshes
+        # uv's build cache, which otherwise only notices changes to pyproject.toml, not to src/.
+        (install_args(venv, ["--no-deps", "--reinstall-package", svc.name, svc.path]),
+         f"installing service {svc.dirname}"),
+    ]
 
 
 def ensure_platform(layout: Layout, libs: list[projects.Project], idx: Index, venv: Path, log: Path,

@@ -1,4 +1,3 @@
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -60,6 +59,6 @@ def domain_on_path(tmp_path, monkeypatch):
         return root
 
     yield install
-    for root in created:
+    for _root in created:
         for mod in [m for m in sys.modules if m.startswith("acme_testdom")]:
             del sys.modules[mod]

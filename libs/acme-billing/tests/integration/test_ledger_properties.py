@@ -33,7 +33,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.charged: dict[tuple[str, str], int] = defaultdict(int)
         self.refunded: dict[tuple[str, str], int] = defaultdict(int)
         with self.db.unit_of_work() as uow:
-            for owner_id, currency in zip(self.owners, CURRENCIES):
+            for owner_id, currency in zip(self.owners, CURRENCIES, strict=True):
                 billing.open_account(uow, owner_id, currency)
 
     # Start most accounts with money, so charges (and then refunds) succeed often enough to matter.

@@ -83,7 +83,7 @@ def update_fields(conn: sa.Connection, sku: str, changes: dict[str, Any]) -> tup
         return None
     product = to_product(row)
     before = row[len(_COLUMNS):]
-    changed = [n for n, was in zip(names, before) if getattr(product, n) != was]
+    changed = [n for n, was in zip(names, before, strict=True) if getattr(product, n) != was]
     return product, changed
 
 

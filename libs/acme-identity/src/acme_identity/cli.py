@@ -41,7 +41,7 @@ def create_staff(email: str, name: str) -> None:
             account = register_staff(uow, email=email, password=password, name=name)
     except DomainError as exc:
         raise click.ClickException(exc.detail) from None
-    except Exception as exc:  # database unreachable, schema not migrated ...
+    except Exception as exc:  # noqa: BLE001 - database unreachable, schema not migrated ...
         # First line only: SQLAlchemy appends the statement and its parameters on later lines.
         raise click.ClickException(f"cannot create staff account: {str(exc).splitlines()[0]}") from None
     finally:

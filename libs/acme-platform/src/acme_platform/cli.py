@@ -55,7 +55,7 @@ def migrate(domains: tuple[str, ...], wait_timeout: float, force: bool) -> None:
             forced.add(exc.revision)
         except (MigrationError, DomainRegistryError) as exc:
             raise click.ClickException(str(exc).splitlines()[0]) from None
-        except Exception as exc:  # connection refused, bad credentials ...
+        except Exception as exc:  # noqa: BLE001 - connection refused, bad credentials ...
             raise click.ClickException(f"migration failed: {str(exc).splitlines()[0]}") from None
     applied = sum(len(r.applied) for r in results)
     click.echo(f"migrated: {applied} revision(s) applied across {len(results)} domain(s)")
@@ -69,7 +69,7 @@ def status(as_json: bool) -> None:
     settings = _settings()
     try:
         report = collect_status(settings.database_url)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a CLI answers any failure with one line
         raise click.ClickException(f"cannot read status: {str(exc).splitlines()[0]}") from None
     click.echo(json.dumps(report, indent=2, default=str) if as_json else render_text(report))
     if not all(d["up_to_date"] for d in report["installed"]):
@@ -122,7 +122,7 @@ def roles_plan() -> None:
             steps = roles_apply.plan(conn)
     except DeclarationError as exc:
         raise click.ClickException(str(exc)) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a CLI answers any failure with one line
         raise click.ClickException(f"cannot plan roles: {str(exc).strip().splitlines()[0]}") from None
     if not steps:
         click.echo("roles: nothing to do")
@@ -148,7 +148,7 @@ def roles_apply_cmd(secrets_dir: str | None) -> None:
             done = roles_apply.apply(conn, secrets_dir=Path(secrets_dir) if secrets_dir else None, admin_url=url)
     except DeclarationError as exc:
         raise click.ClickException(str(exc)) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a CLI answers any failure with one line
         raise click.ClickException(f"roles apply failed, nothing changed: {str(exc).strip().splitlines()[0]}") from None
     for step in done.steps:
         click.echo(str(step))
@@ -191,7 +191,7 @@ def _events_db(work, *, write: bool = False):
             return work(conn)
     except DeadLetterError as exc:
         raise click.ClickException(str(exc)) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a CLI answers any failure with one line
         raise click.ClickException(f"cannot read events: {str(exc).strip().splitlines()[0]}") from None
     finally:
         engine.dispose()

@@ -68,7 +68,7 @@ def server_has_spoken(dbapi_connection) -> bool:
         return True
     try:
         fd = dbapi_connection.fileno()
-    except Exception:   # psycopg raises OperationalError on a connection it already knows is broken
+    except Exception:   # noqa: BLE001 - psycopg raises OperationalError on a connection it already knows is broken
         return True
     poller = _real_poll()()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)

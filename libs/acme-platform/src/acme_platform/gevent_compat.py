@@ -31,7 +31,7 @@ def gevent_is_patched() -> bool:
         return False
     try:
         return bool(monkey.is_module_patched("select")) and bool(monkey.is_module_patched("socket"))
-    except Exception:  # pragma: no cover - defensive: an odd gevent build
+    except Exception:  # noqa: BLE001 - defensive: an odd gevent build (pragma: no cover)
         return False
 
 

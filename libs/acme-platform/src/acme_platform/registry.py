@@ -106,7 +106,7 @@ class InstanceRegistration:
                          "pk": json.dumps(self.packages), "hd": json.dumps(self.heads), "sha": self.git_sha},
                     )
             return True
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed heartbeat is logged, never fatal
             log.warning("instance registration/heartbeat failed: %s", str(exc).splitlines()[0])
             return False
 
@@ -136,7 +136,7 @@ class InstanceRegistration:
                 with self._engine.begin() as conn:
                     conn.exec_driver_sql("DELETE FROM acme_platform.instances WHERE instance_id = %(id)s",
                                          {"id": self.instance_id})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - deregistering is best effort
             # At interpreter exit the database may be gone already; the row goes stale on its own.
             log.info("could not deregister instance: %s", str(exc).splitlines()[0])
         finally:

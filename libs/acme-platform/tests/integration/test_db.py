@@ -148,7 +148,7 @@ def test_a_finished_unit_of_work_cannot_be_reused(admin):
         with db.unit_of_work() as uow:
             pass
         with pytest.raises(RuntimeError, match="finished"):
-            uow.connection
+            _ = uow.connection
         assert db.engine.pool.checkedout() == 0
     finally:
         db.dispose()

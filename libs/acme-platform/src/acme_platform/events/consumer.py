@@ -165,7 +165,7 @@ class Consumer:
                     try:
                         with uow.connection.begin_nested():
                             self.handler(uow, event)
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - a failing handler is retried, then dead-lettered
                         same = state is not None and (state.failing_txid, state.failing_id) == (event.txid, event.id)
                         attempts = (int(state.attempts or 0) if same else 0) + 1
                         error = _one_line(exc)
@@ -244,7 +244,7 @@ class Consumer:
                 try:
                     with uow.connection.begin_nested():
                         self.handler(uow, event)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a failing handler is dead-lettered
                     error = _one_line(exc)
                     uow.connection.exec_driver_sql(
                         "UPDATE acme_platform.dead_letters SET status = 'dead', error = %(e)s, "

@@ -117,7 +117,7 @@ class ChangeListener:
                 conn = psycopg.connect(self._url, autocommit=True, application_name=self._application_name, **_TCP)
                 self._conn = conn
                 self._listen(conn)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the listener reconnects after any failure
                 if self._stop.is_set():
                     break
                 if isinstance(exc, ListenerStalled):
@@ -130,7 +130,7 @@ class ChangeListener:
                 if conn is not None:
                     try:
                         conn.close()    # never waits for the server: a stalled one would not answer
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - closing a dead connection may fail any way
                         pass
             if not self._stop.is_set():
                 self.reconnects += 1

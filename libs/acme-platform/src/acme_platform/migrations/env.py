@@ -17,7 +17,7 @@ PLATFORM_OWNED_TABLES = frozenset({"acme_migration_ledger", "outbox", "alembic_v
 
 def _only_this_schema(schema: str):
     # Autogenerate must never propose changes to another domain's schema, nor to platform-owned tables.
-    def include_name(name, type_, parent_names):
+    def include_name(name, type_, parent_names):  # noqa: ARG001 - alembic's include_name signature
         if type_ == "schema":
             return name == schema
         if type_ == "table":

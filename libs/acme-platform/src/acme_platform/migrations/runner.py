@@ -91,7 +91,7 @@ def _is_applied(script: ScriptDirectory, head: str, db_revisions: tuple[str, ...
     for current in db_revisions:
         try:
             script.get_revision(current)
-        except Exception:
+        except Exception:  # noqa: BLE001 - alembic raises several types for an unknown revision
             return True  # unknown to this package: applied by a newer version of it
         if any(rev.revision == head for rev in script.walk_revisions(base="base", head=current)):
             return True
@@ -204,12 +204,12 @@ class MigrationRunner:
             raise MigrationError(spec.name, "an instance is registering (checking its compatibility) and did not "
                                             f"finish within {self.lock_timeout_ms} ms; nothing applied, run again") from None
 
-    def _pending(self, script: ScriptDirectory, spec: DomainSpec, before: tuple[str, ...]) -> list | None:
+    def _pending(self, script: ScriptDirectory, spec: DomainSpec, before: tuple[str, ...]) -> list | None:  # noqa: ARG002 - same signature as the other per-domain steps
         """Scripts to apply, oldest first; None when the database is ahead of this package."""
         for rev in before:
             try:
                 script.get_revision(rev)
-            except Exception:
+            except Exception:  # noqa: BLE001 - alembic raises several types for an unknown revision
                 return None
         lower = before[0] if len(before) == 1 else (before or "base")
         return list(reversed(list(script.iterate_revisions("heads", lower))))

@@ -115,7 +115,7 @@ class Planner:
         n = self.names
         want: set[Acl] = set()
         db = f"DATABASE {quote(db_name)}"
-        for role, spec in self._login_roles().items():
+        for role in self._login_roles():
             want.add(Acl(db, role, "CONNECT"))
         tables = catalog.existing_tables(self.conn, self.schemas)
         for spec in self.specs:

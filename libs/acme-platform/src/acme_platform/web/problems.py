@@ -171,7 +171,7 @@ def register_error_handlers(app: Flask) -> None:
                        "nothing was saved", code="platform.permission_denied")
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception):  # noqa: ARG001 - Flask passes the exception
         log.exception("unhandled error")
         return problem(500, "Internal server error", "an unexpected error occurred; it has been logged",
                        code="platform.internal")

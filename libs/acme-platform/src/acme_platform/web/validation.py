@@ -32,7 +32,7 @@ def _after(req, resp, resp_validation_error, instance, *args, **kwargs):  # noqa
     return None
 
 
-def make_spec(app: Flask, *, title: str, version: str, description: str | None = None,
+def make_spec(app: Flask, *, title: str, version: str, description: str | None = None,  # noqa: ARG001 - public signature; the app is not needed yet
               security_schemes: list | None = None) -> SpecTree:
     extra = {"security_schemes": security_schemes} if security_schemes else {}
     spec = SpecTree(

@@ -13,24 +13,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from conftest import free_port, service_spec
+from conftest import copy_tree, free_port, service_spec
 
 STEP_TIMEOUT = 900
 
 
 def overlay(src: Path, dest: Path) -> None:
-    """Copy the files a commit of the working tree would contain (tracked + untracked-not-ignored).
-    copyfile (not copy2): fresh mtimes, as a real clone has."""
-    out = subprocess.run(["git", "-C", str(src), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         check=True, capture_output=True).stdout.decode()
-    for rel in filter(None, out.split("\0")):
-        s = src / rel
-        if not s.is_file():
-            continue
-        d = dest / rel
-        d.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(s, d)
-        shutil.copymode(s, d)
+    """Copy the files a commit of the working tree would contain over the clone (fresh mtimes, as a real
+    clone has)."""
+    copy_tree(src, dest)
 
 
 def clean_env(extra: dict[str, str], *, share_tools: bool = True) -> dict[str, str]:

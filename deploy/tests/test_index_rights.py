@@ -115,7 +115,7 @@ def upload(index, auth: tuple[str, str], file: Path) -> subprocess.CompletedProc
 
 @pytest.fixture
 def relmock(tmp_path) -> tuple[str, Path]:
-    """A fresh name the index registers as team-relmock's (tests/index-owners.toml) and a wheel of it."""
+    """A fresh name the index registers as team-relmock's (deploy/tests/index-owners.toml) and a wheel of it."""
     name = f"acme-relmock-{uuid.uuid4().hex[:8]}"
     return name, wheel(tmp_path, name, "1.0.0")
 

@@ -7,58 +7,15 @@ Runs the real command (`python3 deploy/stack.py check`, what `make check` runs) 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def tools_venv(test_env) -> Path:
-    return Path(test_env["ACME_TEST_TOOLS_BIN"]).parent
-
-
-@pytest.fixture
-def tree(repo_root, tmp_path) -> Path:
-    """A copy of the files a clone of this tree would have (tracked + untracked-not-ignored)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=repo_root, check=True, stdout=subprocess.PIPE).stdout.decode().split("\0")
-    dest = tmp_path / "tree"
-    for rel in filter(None, listed):
-        src = repo_root / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
-
-
-def _env(tools_venv: Path) -> dict[str, str]:
-    # The orchestrator's python3 (PATH without this runner's venv), as `make check` would run it, and
-    # make test's tools venv, which `check` then uses as it is (never rebuilds a shared venv).
-    venv = os.environ.get("VIRTUAL_ENV", "")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PATH"] = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
-                                  if not venv or not p.startswith(venv))
-    env["ACME_TOOLS_VENV"] = str(tools_venv)
-    return env
+from conftest import plant, stack_command
 
 
 def run(root: Path, tools_venv: Path, command: str = "check") -> subprocess.CompletedProcess:
-    env = _env(tools_venv)
-    python = shutil.which("python3", path=env["PATH"]) or sys.executable
-    return subprocess.run([python, "deploy/stack.py", command], cwd=root, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
-
-
-def plant(path: Path, text: str, *, after_line: int | None = None) -> int:
-    """Insert `text` (one line) after `after_line` (default: at the end); returns its line number."""
-    lines = path.read_text().splitlines()
-    at = len(lines) if after_line is None else after_line
-    lines.insert(at, text)
-    path.write_text("\n".join(lines) + "\n")
-    return at + 1
+    return stack_command(root, tools_venv, command)
 
 
 def test_real_tree_passes_and_leaves_the_shared_tools_venv_alone(tree, tools_venv):
@@ -66,14 +23,14 @@ def test_real_tree_passes_and_leaves_the_shared_tools_venv_alone(tree, tools_ven
     before = stamp.read_text()
     res = run(tree, tools_venv)
     assert res.returncode == 0, res.stdout
-    assert res.stdout.strip().splitlines()[-1] == "5 passed, 0 failed", res.stdout
+    assert res.stdout.strip().splitlines()[-1] == "9 passed, 0 failed", res.stdout
     # Every other suite of this run uses that venv: `check` must not have reinstalled it.
     assert stamp.read_text() == before and (tools_venv / "bin" / "uv").exists()
 
 
 def test_service_importing_a_domain_submodule_fails_with_file_and_line(tree, tools_venv):
     app = tree / "services/storefront/src/storefront/app.py"
-    line = plant(app, "from acme_catalog.tables import products  # planted")
+    line = plant(app, "from acme_catalog.tables import products as _planted  # noqa: E402, F401 - planted")
     res = run(tree, tools_venv)
     assert res.returncode != 0
     assert f"services/storefront/src/storefront/app.py:{line}: storefront.app imports acme_catalog.tables" in res.stdout
@@ -82,7 +39,7 @@ def test_service_importing_a_domain_submodule_fails_with_file_and_line(tree, too
 
 def test_a_domain_importing_another_domains_submodule_fails(tree, tools_venv):
     service = tree / "libs/acme-orders/src/acme_orders/service.py"
-    line = plant(service, "import acme_billing.repository  # planted")
+    line = plant(service, "import acme_billing.repository  # noqa: E402, F401 - planted")
     res = run(tree, tools_venv)
     assert res.returncode != 0
     assert f"libs/acme-orders/src/acme_orders/service.py:{line}: acme_orders.service imports acme_billing.repository" \
@@ -91,7 +48,7 @@ def test_a_domain_importing_another_domains_submodule_fails(tree, tools_venv):
 
 def test_importing_a_private_platform_module_fails(tree, tools_venv):
     app = tree / "services/backoffice/src/backoffice/app.py"
-    line = plant(app, "from acme_platform._schema import env  # planted")
+    line = plant(app, "from acme_platform._schema import env  # noqa: E402, F401 - planted")
     res = run(tree, tools_venv)
     assert res.returncode != 0
     assert f"services/backoffice/src/backoffice/app.py:{line}: backoffice.app imports acme_platform._schema" in res.stdout
@@ -172,8 +129,8 @@ def test_another_domains_error_code_or_topic_is_not_sql(tree, tools_venv):
 def test_stale_codeowners_fails_and_generate_repairs_it(tree, tools_venv):
     codeowners = tree / ".github/CODEOWNERS"
     lines = codeowners.read_text().splitlines()
-    n = next(i for i, l in enumerate(lines) if l.startswith("/libs/acme-catalog/")) + 1
-    codeowners.write_text("\n".join(l for i, l in enumerate(lines, 1) if i != n) + "\n")
+    n = next(i for i, ln in enumerate(lines) if ln.startswith("/libs/acme-catalog/")) + 1
+    codeowners.write_text("\n".join(ln for i, ln in enumerate(lines, 1) if i != n) + "\n")
     res = run(tree, tools_venv)
     assert res.returncode != 0
     assert f".github/CODEOWNERS:{n}: differs from the declarations" in res.stdout
@@ -183,7 +140,7 @@ def test_stale_codeowners_fails_and_generate_repairs_it(tree, tools_venv):
     pyproject = tree / "libs/acme-catalog/pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('owner = "team-catalog"', 'owner = "team-inventory"'))
     assert run(tree, tools_venv, "generate").returncode == 0
-    assert f"/libs/acme-catalog/" in codeowners.read_text() and "@acme/team-inventory" in codeowners.read_text()
+    assert "/libs/acme-catalog/" in codeowners.read_text() and "@acme/team-inventory" in codeowners.read_text()
     res = run(tree, tools_venv)
     assert res.returncode == 0, res.stdout
 
@@ -202,7 +159,7 @@ def test_a_new_domain_gets_its_contract_without_listing_it(tree, tools_venv):
     (lib / ".github/workflows/ci.yml").write_text((tree / "libs/acme-catalog/.github/workflows/ci.yml").read_text())
     assert run(tree, tools_venv, "generate").returncode == 0
     app = tree / "services/fulfillment/src/fulfillment/app.py"
-    line = plant(app, "import acme_shipping.tables  # planted")
+    line = plant(app, "import acme_shipping.tables  # noqa: E402, F401 - planted")
     res = run(tree, tools_venv)
     assert f"services/fulfillment/src/fulfillment/app.py:{line}: fulfillment.app imports acme_shipping.tables" \
         in res.stdout

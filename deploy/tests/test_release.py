@@ -175,7 +175,7 @@ phase = "expand"
 '''
 
 
-# The index knows acme-relmock-* as team-relmock's (tests/index-owners.toml).
+# The index knows acme-relmock-* as team-relmock's (deploy/tests/index-owners.toml).
 OWNER = "team-relmock"
 
 
@@ -495,7 +495,7 @@ dependencies = [
 
 def _lock_hashes(lock: Path, name: str) -> tuple[str, set[str]]:
     text = lock.read_text().replace("\\\n", " ")
-    line = next(l for l in text.splitlines() if l.startswith(f"{name}=="))
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"{name}=="))
     return line.split("==")[1].split()[0], set(re.findall(r"--hash=sha256:([0-9a-f]{64})", line))
 
 

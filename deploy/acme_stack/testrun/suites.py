@@ -1,0 +1,65 @@
+"""Which suites `make test` runs and in which order; ACME_TEST_SUITES picks some of them."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import projects
+
+
+@dataclass(eq=False)  # identity semantics: suites are tracked in sets
+class Suite:
+    name: str  # how it is shown: libs/acme-platform, services/storefront, deploy/tests, tests, tests:e2e
+    kind: str  # lib | service | e2e (e2e: a runner venv, after every service venv exists)
+    tests: Path  # the folder pytest runs
+    project: projects.Project | None = None
+    select: list[str] | None = None  # pytest arguments choosing files in `tests` (default: all of it)
+
+
+def selected(suite: Suite) -> bool:
+    """ACME_TEST_SUITES=tests,libs/acme-catalog runs only those suites (for a quick loop while
+    working on them); `make test` without it runs everything."""
+    wanted = [w.strip() for w in os.environ.get("ACME_TEST_SUITES", "").split(",") if w.strip()]
+    return not wanted or any(suite.name == w or suite.name.startswith(w + ":") for w in wanted)
+
+
+def package_suites(root: Path) -> list[Suite]:
+    """Services first (the suites after them wait for their venvs), then libs biggest-first: with two
+    cores the longest suites should start early rather than finish last."""
+    svcs = [Suite(f"services/{s.dirname}", "service", s.path / "tests", s) for s in projects.services(root)]
+    libs = [Suite(f"libs/{lib.dirname}", "lib", lib.path / "tests", lib) for lib in projects.libs(root)]
+    libs.sort(key=lambda s: -_size(s.tests))
+    return svcs + libs
+
+
+def after_services(root: Path) -> list[Suite]:
+    """The suites that need every service venv: the deploy tooling's own tests (deploy/tests: make check,
+    make up/down in a clone, make release, the index's rights, the PostgreSQL choice), then tests/ as two
+    suites side by side, the HTTP end-to-end flows (test_e2e_*) and the drills. They share no state, and
+    together they are the longest part of the run: one after the other they would leave a core idle."""
+    found = []
+    tooling = root / "deploy" / "tests"
+    if projects.has_test_files(tooling):
+        found.append(Suite("deploy/tests", "e2e", tooling))
+    folder = root / "tests"
+    if not folder.is_dir():
+        return found
+    e2e = sorted(p.name for p in folder.glob("test_e2e_*.py"))
+    drills = sorted(p.name for p in folder.glob("test_*.py") if not p.name.startswith(("test_e2e_", "test_load_")))
+    if not e2e or not drills:
+        return [*found, Suite("tests", "e2e", folder, select=drills + e2e)]
+    return [*found, Suite("tests:e2e", "e2e", folder, select=e2e), Suite("tests", "e2e", folder, select=drills)]
+
+
+def load_suites(root: Path) -> list[Suite]:
+    """tests/test_load_*.py: drills whose bounds are latencies on this machine (a login flood must not
+    slow a wallet read past 0.5 s). They run last, alone, so another suite's CPU does not decide them."""
+    folder = root / "tests"
+    load = sorted(p.name for p in folder.glob("test_load_*.py")) if folder.is_dir() else []
+    return [Suite("tests:load", "e2e", folder, select=load)] if load else []
+
+
+def _size(folder: Path) -> int:
+    """Rough cost estimate of a suite: bytes of its test modules."""
+    return sum(p.stat().st_size for p in folder.rglob("test_*.py")) if folder.is_dir() else 0
