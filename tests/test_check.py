@@ -66,7 +66,7 @@ def test_real_tree_passes_and_leaves_the_shared_tools_venv_alone(tree, tools_ven
     before = stamp.read_text()
     res = run(tree, tools_venv)
     assert res.returncode == 0, res.stdout
-    assert res.stdout.strip().splitlines()[-1] == "4 passed, 0 failed", res.stdout
+    assert res.stdout.strip().splitlines()[-1] == "5 passed, 0 failed", res.stdout
     # Every other suite of this run uses that venv: `check` must not have reinstalled it.
     assert stamp.read_text() == before and (tools_venv / "bin" / "uv").exists()
 
