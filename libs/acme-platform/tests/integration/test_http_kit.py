@@ -54,7 +54,7 @@ class NoteOut(ResponseModel):
 
 @pytest.fixture
 def client(make_database, domain_on_path):
-    domain_on_path()
+    domain_on_path(revisions={})
     url = make_database()
     app = create_app(__name__, service_name="kittest", service_version="1.0.0", domains=["testdom"],
                      settings=Settings(database_url=url, service_name="kittest", service_version="1.0.0"),
