@@ -21,7 +21,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import check, config, index, mirror, postgres, projects, proc, publish, relock, supervisor, tools, venvs
+from . import (browser, check, config, index, mirror, postgres, projects, proc, publish, relock, supervisor, tools,
+               venvs)
 from .config import Layout
 from .ui import Progress, StackError, rel, tail
 
@@ -139,6 +140,9 @@ class Runner:
             "ACME_TEST_TOOLS_BIN": str(self.layout.tools_bin),
             "ACME_TEST_SERVICE_VENVS": str(self.service_venvs),
             "ACME_REPO_ROOT": str(self.root),
+            # What a suite wants kept for people to look at (the console's screenshots): copied to
+            # .run/test-logs/artifacts with the logs when the run ends.
+            "ACME_TEST_ARTIFACTS": str(self.artifacts),
             "VIRTUAL_ENV": str(venv),
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -156,6 +160,14 @@ class Runner:
         return path
 
     @property
+    def artifacts(self) -> Path:
+        path = self.tmp / "artifacts"
+        if not path.exists():
+            path.mkdir()
+            os.chmod(path, 0o1777)
+        return path
+
+    @property
     def saved_logs(self) -> Path:
         return self.root / ".run" / "test-logs"
 
@@ -163,7 +175,7 @@ class Runner:
         """Keep the last run's logs after the temp dir is gone (the only thing written to .run/)."""
         try:
             shutil.rmtree(self.saved_logs, ignore_errors=True)
-            for sub in ("logs", "suite-logs"):
+            for sub in ("logs", "suite-logs", "artifacts"):
                 if (self.tmp / sub).is_dir():
                     shutil.copytree(self.tmp / sub, self.saved_logs / sub)
         except OSError:
@@ -210,7 +222,8 @@ class Runner:
             return venv
         venv = self.tmp / f"runner-venv-{suite.name.replace('/', '_').replace(':', '_')}"
         self.new_venv(venv, log)
-        self.install(venv, ["pytest", "requests", "psycopg[binary]"], log)
+        # playwright: the console's browser tests drive the machine's chromium (never `playwright install`).
+        self.install(venv, ["pytest", "requests", "psycopg[binary]", "playwright"], log)
         return venv
 
     # -- one suite -----------------------------------------------------------------------------
@@ -352,6 +365,8 @@ class Runner:
     def run(self) -> int:
         t0 = time.monotonic()
         try:
+            if any(self.selected(s) for s in self.cross_service_suites()):
+                browser.ensure_chromium()   # tests/test_e2e_console_browser.py drives it
             self.setup()
         except StackError as e:
             _print_error(e, self)

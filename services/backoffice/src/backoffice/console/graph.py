@@ -35,7 +35,8 @@ def dependency_svg(report: dict) -> str:
     for (package, version), y in yn.items():
         old = version != newest[package]
         fill = "#fde2e2" if old else "#e8f6e8"
-        parts.append(f'<rect x="{right_x}" y="{y}" width="{box_w}" height="{BOX_H}" rx="4" fill="{fill}" stroke="#363"/>'
+        parts.append(f'<rect x="{right_x}" y="{y}" width="{box_w}" height="{BOX_H}" rx="4" fill="{fill}" '
+                     'stroke="#363"/>'
                      f'<text x="{right_x + 8}" y="{y + 16}" font-size="13">{escape(package)} {escape(version)}'
                      f'{" (behind)" if old else ""}</text>')
     parts.append("</svg>")
