@@ -4,6 +4,8 @@ and the audit log. (The browser drives the same pages in tests/test_e2e_console_
 from __future__ import annotations
 
 import re
+import time
+import uuid
 
 import pytest
 
@@ -16,6 +18,17 @@ def _form_csrf(html: str) -> str:
     m = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert m, html[:500]
     return m.group(1)
+
+
+def _eventually(check, within: float = 2.0) -> bool:
+    """A revocation reaches every process's token cache through LISTEN/NOTIFY (acme_identity.Authenticator):
+    bounded, not instant, even in this process."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _log_in(client, email: str, password: str = PASSWORD, **kwargs):
@@ -102,8 +115,8 @@ def test_log_out_revokes_the_token_and_is_audited(console, staff):
     csrf = _form_csrf(console.get("/console/platform").get_data(as_text=True))
     resp = console.post("/console/logout", data={"csrf_token": csrf})
     assert resp.status_code == 303
-    assert console.get("/console/platform").status_code == 303
-    assert console.get("/v1/console/platform", headers=bearer).status_code == 401   # revoked everywhere
+    assert console.get("/console/platform").status_code == 303   # the browser's cookie is gone at once
+    assert _eventually(lambda: console.get("/v1/console/platform", headers=bearer).status_code == 401)
     # A stolen copy of the cookie is as dead as the browser's.
     console.set_cookie("acme_console", token)
     assert console.get("/console/events").status_code == 303
@@ -134,3 +147,71 @@ def test_next_never_redirects_off_site(app, staff):
     resp = client.post("/console/login?next=//evil.example/", data={
         "email": staff.email, "password": PASSWORD, "csrf_token": _form_csrf(page.get_data(as_text=True))})
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/console/platform")
+
+
+def test_revoking_the_token_through_the_api_ends_the_browser_session(console):
+    token = console.get_cookie("acme_console").value
+    resp = console.delete("/v1/tokens/current", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 204
+    assert _eventually(lambda: console.get("/console/platform").status_code == 303)
+
+
+def test_the_login_form_is_throttled_like_the_api(app, database):
+    """Identity's per-account throttle: wrong passwords through the form count, and once over the limit
+    even the right password is refused with 429 and Retry-After. (A fresh account: the shared `staff`
+    must stay usable by the other tests.)"""
+    import acme_identity
+
+    with database.unit_of_work() as uow:
+        staff = acme_identity.register_staff(uow, email=f"throttled-{uuid.uuid4().hex[:8]}@example.com",
+                                             password=PASSWORD, name="Throttled")
+    client = app.test_client()
+    statuses = [_log_in(client, staff.email, "wrong password!").status_code for _ in range(11)]
+    assert set(statuses[:10]) == {401} and statuses[10] == 429, statuses
+    resp = _log_in(client, staff.email)
+    assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0
+    assert client.get_cookie("acme_console") is None
+
+
+def _dead_letter(database, key: str) -> int:
+    import sqlalchemy as sa
+
+    with database.unit_of_work() as uow:
+        return uow.execute(sa.text(
+            "INSERT INTO acme_platform.dead_letters (consumer_group, domain, event_id, txid, topic, key, payload, "
+            "created_at, error, attempts) VALUES ('console-test', 'orders', "
+            "(SELECT coalesce(max(event_id), 0) + 1 FROM acme_platform.dead_letters), 1, 'orders.order_placed', "
+            ":key, '[]', now(), 'AttributeError: planted', 5) RETURNING id"), {"key": key}).scalar_one()
+
+
+def test_discard_and_replay_from_the_events_page_are_audited(app, database):
+    import acme_identity
+
+    with database.unit_of_work() as uow:
+        other = acme_identity.register_staff(uow, email=f"ops-{uuid.uuid4().hex[:8]}@example.com",
+                                             password=PASSWORD, name="Ops")
+    client = app.test_client()
+    _log_in(client, other.email)
+    first, second = _dead_letter(database, "k-discard"), _dead_letter(database, "k-replay")
+    page = client.get("/console/events").get_data(as_text=True)
+    assert f'id="dead-letter-{first}"' in page and "AttributeError: planted" in page
+    csrf = _form_csrf(page)
+
+    resp = client.post(f"/console/events/dead-letters/{first}/discard", data={"csrf_token": csrf})
+    assert resp.status_code == 303
+    resp = client.post(f"/console/events/dead-letters/{second}/replay",
+                       data={"csrf_token": csrf, "payload": "[1]"})
+    assert resp.status_code == 422 and resp.json["field"] == "payload"   # not an object: nothing changes
+    resp = client.post(f"/console/events/dead-letters/{second}/replay",
+                       data={"csrf_token": csrf, "payload": '{"order_id": "x"}'})
+    assert resp.status_code == 303
+
+    letters = {d["id"]: d for d in client.get("/v1/console/events").json["dead_letters"]}
+    assert letters[first]["status"] == "discarded"
+    assert letters[second]["status"] == "replay" and letters[second]["payload"] == {"order_id": "x"}
+    audit = [(a["actor"], a["action"], a["target"]) for a in client.get("/v1/console/events").json["audit"]]
+    assert (other.email, "events.discard", f"dead letter {first}") in audit
+    assert (other.email, "events.replay", f"dead letter {second}") in audit
+    assert sum(1 for a in audit if a[2] == f"dead letter {second}") == 1   # the refused replay left nothing
+    resp = client.post(f"/console/events/dead-letters/{first}/discard", data={"csrf_token": csrf})
+    assert resp.status_code == 422 and "discarded" in resp.json["detail"]
