@@ -151,21 +151,21 @@ class Runner:
             "TMPDIR": str(self.suite_tmp),
         }, drop=("DATABASE_URL",))
 
-    @property
-    def suite_tmp(self) -> Path:
-        path = self.tmp / "tmp"
+    def _shared_dir(self, name: str) -> Path:
+        """A folder inside the run's temp dir that every suite (whatever user it runs as) may write."""
+        path = self.tmp / name
         if not path.exists():
             path.mkdir()
             os.chmod(path, 0o1777)
         return path
 
     @property
+    def suite_tmp(self) -> Path:
+        return self._shared_dir("tmp")
+
+    @property
     def artifacts(self) -> Path:
-        path = self.tmp / "artifacts"
-        if not path.exists():
-            path.mkdir()
-            os.chmod(path, 0o1777)
-        return path
+        return self._shared_dir("artifacts")
 
     @property
     def saved_logs(self) -> Path:

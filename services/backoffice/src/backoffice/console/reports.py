@@ -5,12 +5,12 @@ migration ledger, consumer offsets and dead letters, the audit log, and the role
 """
 from __future__ import annotations
 
-import json
-
 import sqlalchemy as sa
 from acme_platform import audit
 from acme_platform.events.dead_letters import list_dead_letters
 from acme_platform.events.lag import all_groups_lag
+from acme_platform.roles.names import RoleNames
+from acme_platform.roles.plan import parse_comment
 from acme_platform.status import collect_status, roles_drift
 from acme_platform.web import current_uow, platform
 
@@ -94,7 +94,7 @@ def roles_report() -> dict:
         {"pattern": f"{_role_prefix(conn)}\\_svc\\_%"}).all()
     services = []
     for row in rows:
-        declared = _recorded(row.comment)
+        declared = parse_comment(row.comment) or {}
         services.append({
             "role": row.rolname, "service": declared.get("service"),
             "declared_schemas": declared.get("schemas", {}), "declared_capabilities": declared.get("capabilities", []),
@@ -104,17 +104,4 @@ def roles_report() -> dict:
 
 
 def _role_prefix(conn) -> str:
-    from acme_platform.roles.names import RoleNames
-
     return RoleNames.for_database(conn.execute(sa.text("SELECT current_database()")).scalar_one()).prefix
-
-
-def _recorded(comment: str | None) -> dict:
-    tag = "acme-service:"
-    if not comment or not comment.startswith(tag):
-        return {}
-    try:
-        value = json.loads(comment[len(tag):])
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
