@@ -193,14 +193,16 @@ def staff_login(backoffice_url: str, email: str, password: str = PASSWORD) -> st
     return r.json()["token"]
 
 
-def build_stack(launcher: Launcher, database_url: str, *, fulfillment: bool) -> Stack:
-    """Services on an already migrated database, and a first staff account made with the CLI."""
+def build_stack(launcher: Launcher, database_url: str, *, fulfillment: bool,
+                env: dict[str, dict[str, str]] | None = None) -> Stack:
+    """Services on an already migrated database, and a first staff account made with the CLI.
+    `env`: extra environment per service name."""
     email = f"ops-{uuid.uuid4().hex[:10]}@example.com"
     with ThreadPoolExecutor(1) as pool:
         # The CLI (seconds of imports) runs while the services boot.
         cli = pool.submit(create_staff_with_cli, launcher, database_url, email)
         names = ["storefront", "backoffice"] + (["fulfillment"] if fulfillment else [])
-        services = {name: launcher.spawn(name, database_url) for name in names}
+        services = {name: launcher.spawn(name, database_url, (env or {}).get(name)) for name in names}
         res = cli.result()
     assert res.returncode == 0, f"acmectl create-staff failed:\n{res.stdout}\n{res.stderr}"
     staff_id = res.stdout.strip().splitlines()[-1]

@@ -178,12 +178,19 @@ def drill(test_env, tmp_path_factory) -> Drill:
     # Published like any library: with its owning team's publish login (acme-skewdemo declares
     # owner = "team-skewdemo"; the deploy login of ACME_TEST_INDEX_URL could only download).
     publisher = _login(Path(_need("ACME_TEST_INDEX_TEAMS")) / "team-skewdemo")
-    _run([tools / "twine", "upload", "--non-interactive", "--disable-progress-bar",
-          "--repository-url", _need("ACME_TEST_INDEX_UPLOAD_URL"), *releases],
-         env=_clean_env({"TWINE_USERNAME": publisher["ACME_INDEX_USER"],
-                         "TWINE_PASSWORD": publisher["ACME_INDEX_PASSWORD"],
-                         "TWINE_NON_INTERACTIVE": "1",
-                         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}))
+    # The console's browser test (tests/test_e2e_console_browser.py, another suite of the same run) publishes
+    # the same releases to the same index. A published file is never replaced: the index answers 409 to the
+    # second upload (twine's --skip-existing refuses to work with an index it does not know), so each file
+    # goes up on its own and a 409 means the other suite got there first.
+    for release in releases:
+        res = _run([tools / "twine", "upload", "--non-interactive", "--disable-progress-bar",
+                    "--repository-url", _need("ACME_TEST_INDEX_UPLOAD_URL"), release],
+                   env=_clean_env({"TWINE_USERNAME": publisher["ACME_INDEX_USER"],
+                                   "TWINE_PASSWORD": publisher["ACME_INDEX_PASSWORD"],
+                                   "TWINE_NON_INTERACTIVE": "1",
+                                   "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}), check=False)
+        if res.returncode != 0 and "409" not in res.stdout + res.stderr:
+            pytest.fail(_redact(f"uploading {release.name} failed:\n{res.stdout}\n{res.stderr}"), pytrace=False)
     return Drill(work=work, tools=tools, index_url=test_env["ACME_TEST_INDEX_URL"], service_wheel=service_wheel)
 
 

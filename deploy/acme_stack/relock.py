@@ -22,8 +22,9 @@ TOOLS_IN = Path("deploy/requirements-tools.in")
 PYTHON_VERSION = "3.11"
 # What the stack itself installs from the index besides the projects' own dependencies:
 # the build backend for service builds, what hatchling asks for when `make test` installs a lib
-# editable (get_requires_for_build_editable -> editables), and the test runners' packages.
-ALWAYS = ["hatchling==1.33.0", "editables~=0.3", "pytest", "requests", "psycopg[binary]"]
+# editable (get_requires_for_build_editable -> editables), and the test runners' packages (playwright:
+# tests/test_e2e_console_browser.py drives Debian's chromium with it; its bundled browsers are never installed).
+ALWAYS = ["hatchling==1.33.0", "editables~=0.3", "pytest", "requests", "psycopg[binary]", "playwright"]
 # Tools each library's and service's own CI installs from the private index, at the version the tools
 # venv pins (so `make check` and a package's CI lint with the same import-linter, ruff and mypy).
 CI_TOOLS = ["import-linter", "ruff", "mypy"]

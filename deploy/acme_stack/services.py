@@ -24,10 +24,18 @@ def port_for(svc: projects.Project) -> tuple[str, int]:
     return spec["port_env"], config.env_port(spec["port_env"], spec["default_port"])
 
 
-def service_env(venv: Path, svc: projects.Project, database_url: str, port: int) -> dict[str, str]:
+# The backoffice console's Dependencies page reads the index (what is newer than the pins) with the
+# read-only deploy login; other services never talk to the index at run time.
+INDEX_READERS = ("backoffice",)
+
+
+def service_env(venv: Path, svc: projects.Project, database_url: str, port: int,
+                index_url: str = "") -> dict[str, str]:
     """The environment contract every service can rely on (documented in deploy/README.md)."""
     spec = projects.service_spec(svc)
+    extra = {"ACME_CONSOLE_INDEX_URL": index_url} if index_url and svc.dirname in INDEX_READERS else {}
     env = proc.isolated_env({
+        **extra,
         "DATABASE_URL": database_url,
         "ACME_SERVICE_NAME": svc.dirname,
         spec["port_env"]: str(port),
@@ -60,7 +68,7 @@ def healthy(port: int, path: str) -> bool:
 
 
 def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, database_url: str,
-           timeout: float = 90) -> Running:
+           timeout: float = 90, index_url: str = "") -> Running:
     spec = projects.service_spec(svc)
     port_env, port = port_for(svc)
     name = svc.dirname
@@ -81,7 +89,8 @@ def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, data
         supervisor.forget(layout.pids, name)
     if proc.port_open(port):
         raise StackError(f"{name}: port {port} is already in use by another program (set {port_env})")
-    child = supervisor.start(name, cmd, cwd=cwd, env=service_env(venv, svc, database_url, port), log=log)
+    env = service_env(venv, svc, database_url, port, index_url)
+    child = supervisor.start(name, cmd, cwd=cwd, env=env, log=log)
     supervisor.save(layout.pids, supervisor.Record(
         name=name, pid=child.pid, start_time=supervisor.start_time(child.pid) or 0,
         fingerprint=want, url=url, log=str(log), extra={"port": port, "kind": "service"}))

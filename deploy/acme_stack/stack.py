@@ -89,7 +89,7 @@ def up(layout: Layout) -> int:
     running = []
     for svc in svcs:
         r = services.ensure(layout, svc, layout.venvs / svc.dirname, venv_fps[svc.dirname],
-                            roles.login_url(layout, svc.dirname))
+                            roles.login_url(layout, svc.dirname), index_url=idx.simple_url_with_auth())
         ui.item(f"{r.name}: {r.status} ({r.url})")
         running.append(r)
     _stop_removed(layout, {s.dirname for s in svcs}, ui)

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .. import check, projects, venvs
+from .. import browser, check, projects, venvs
 from ..ui import StackError, tail
 from . import results, suites
 from .results import Result
@@ -95,6 +95,8 @@ class Runner:
     def run(self) -> int:
         t0 = time.monotonic()
         try:
+            if any(suites.selected(s) for s in suites.after_services(self.root)):
+                browser.ensure_chromium()   # tests/test_e2e_console_browser.py drives it
             self.stack.setup()
         except StackError as e:
             self.stack.print_error(e)

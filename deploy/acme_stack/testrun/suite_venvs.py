@@ -52,4 +52,6 @@ class SuiteVenvs:
             self.uv(venvs.install_args(venv, ["pytest", "requests"]), log)
             return venv
         slug = suite.name.replace("/", "_").replace(":", "_")
-        return self.fresh(self.stack.tmp / f"runner-venv-{slug}", log, ["pytest", "requests", "psycopg[binary]"])
+        # playwright: the console's browser tests drive the machine's chromium (never `playwright install`).
+        return self.fresh(self.stack.tmp / f"runner-venv-{slug}", log,
+                          ["pytest", "requests", "psycopg[binary]", "playwright"])

@@ -59,6 +59,9 @@ class ThrowawayStack:
             "ACME_TEST_TOOLS_BIN": str(self.layout.tools_bin),
             "ACME_TEST_SERVICE_VENVS": str(self.service_venvs),
             "ACME_REPO_ROOT": str(self.root),
+            # What a suite wants kept for people to look at (the console's screenshots): copied to
+            # .run/test-logs/artifacts with the logs when the run ends.
+            "ACME_TEST_ARTIFACTS": str(self.artifacts),
             "VIRTUAL_ENV": str(venv),
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -67,13 +70,21 @@ class ThrowawayStack:
             "TMPDIR": str(self.suite_tmp),
         }, drop=("DATABASE_URL",))
 
-    @property
-    def suite_tmp(self) -> Path:
-        path = self.tmp / "tmp"
+    def _shared_dir(self, name: str) -> Path:
+        """A folder inside the run's temp dir that every suite (whatever user it runs as) may write."""
+        path = self.tmp / name
         if not path.exists():
             path.mkdir()
             os.chmod(path, 0o1777)
         return path
+
+    @property
+    def suite_tmp(self) -> Path:
+        return self._shared_dir("tmp")
+
+    @property
+    def artifacts(self) -> Path:
+        return self._shared_dir("artifacts")
 
     @property
     def service_venvs(self) -> Path:
@@ -88,7 +99,7 @@ class ThrowawayStack:
         """Keep the last run's logs after the temp dir is gone (the only thing written to .run/)."""
         try:
             shutil.rmtree(self.saved_logs, ignore_errors=True)
-            for sub in ("logs", "suite-logs"):
+            for sub in ("logs", "suite-logs", "artifacts"):
                 if (self.tmp / sub).is_dir():
                     shutil.copytree(self.tmp / sub, self.saved_logs / sub)
         except OSError:

@@ -50,6 +50,9 @@ PLATFORM_DOMAIN = DomainSpec(
     migrations="acme_platform._schema",
     privileges=Privileges(
         read=(table("instances", "SELECT"), table("consumer_offsets", "SELECT"), table("dead_letters", "SELECT")),
+        # The audit log is append-only for services (INSERT, SELECT; never UPDATE/DELETE). Only services
+        # that declare the capability (ServiceAccess.capabilities, the backoffice console) get it.
+        capabilities={"audit": table("audit_log", "SELECT", "INSERT")},
         # Every service registers itself and heartbeats; consumers move their offsets, park events that
         # keep failing as dead letters and mark replayed ones (operators' acmectl runs as the owner).
         write=(table("instances", "INSERT", "UPDATE", "DELETE"), table("consumer_offsets", "INSERT", "UPDATE"),

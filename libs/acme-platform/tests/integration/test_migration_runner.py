@@ -54,7 +54,7 @@ def test_fresh_database_is_migrated_then_second_run_is_a_noop(make_database, dom
     first = MigrationRunner(url, progress=lambda m: None).run()
     applied = {r.domain: r.applied for r in first}
     assert applied["testdom"] == ["td0001", "td0002"]
-    assert applied["platform"] == ["p0001", "p0002", "p0003"]
+    assert applied["platform"] == ["p0001", "p0002", "p0003", "p0004"]
     assert query(url, "SELECT version_num FROM testdom.alembic_version") == [("td0002",)]
 
     second = MigrationRunner(url, progress=lambda m: None).run()

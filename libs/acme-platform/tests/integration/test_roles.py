@@ -77,3 +77,41 @@ def test_migrations_refuse_a_roles_database_whose_schema_is_missing(make_databas
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT to_regnamespace('acme_platform')").scalar() is None
     engine.dispose()
+
+
+AUDITOR = ServiceAccess(service="auditor", connection_limit=3, capabilities=("platform.audit",))
+
+
+def test_a_capability_reaches_only_the_service_that_declares_it(make_database, tmp_path):
+    """platform.audit (acme_platform.audit_log): INSERT/SELECT for the declaring service, nothing for the
+    others; never UPDATE/DELETE (append-only); a membership granted by hand to another service is drift."""
+    url = make_database()
+    done = _apply(url, services=(SVC, AUDITOR), tmp_path=tmp_path)
+    migrator = roles_apply.read_secret(done.secrets["migrator"])["DATABASE_URL"]
+    MigrationRunner(migrator, domains=[], progress=lambda m: None).run()
+    with roles_apply.connect(url) as conn:   # the runner granted the new table to the capability's role
+        assert roles_apply.plan(conn, specs=[PLATFORM_DOMAIN], services=[SVC, AUDITOR]) == []
+    auditor = roles_apply.read_secret(done.secrets["auditor"])["DATABASE_URL"]
+    with psycopg.connect(auditor, autocommit=True) as conn:
+        conn.execute("INSERT INTO acme_platform.audit_log (actor_id, actor, service, action, target) "
+                     "VALUES ('a', 'a@example.com', 'auditor', 'test.action', 'x')")
+        assert conn.execute("SELECT count(*) FROM acme_platform.audit_log").fetchone() == (1,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM acme_platform.audit_log")
+    svc = roles_apply.read_secret(done.secrets["svc"])["DATABASE_URL"]
+    with psycopg.connect(svc, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM acme_platform.audit_log")
+    with psycopg.connect(url, autocommit=True) as conn:
+        db = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(f'GRANT "{db}_acme_platform_audit" TO "{db}_svc_svc"')
+    with roles_apply.connect(url) as conn:
+        plan = [s.sql for s in roles_apply.plan(conn, specs=[PLATFORM_DOMAIN], services=[SVC, AUDITOR])]
+    assert plan == [f'REVOKE "{db}_acme_platform_audit" FROM "{db}_svc_svc"']
+
+
+def test_an_unknown_capability_is_a_declaration_error(make_database, tmp_path):
+    url = make_database()
+    typo = ServiceAccess(service="typo", connection_limit=3, capabilities=("platform.audti",))
+    with pytest.raises(DeclarationError, match="platform.audti"):
+        _apply(url, services=(typo,), tmp_path=tmp_path)

@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from acme_platform import Conflict, Settings
 from acme_platform.migrations import MigrationRunner
-from acme_platform.web import create_app, current_uow, make_spec, serve_openapi
+from acme_platform.web import accepts_forms, create_app, current_uow, make_spec, serve_openapi
 
 from ..conftest import revision
 
@@ -48,6 +48,12 @@ def build_app(url):
         uow = current_uow()
         from acme_platform.web.app import platform
         return {"checked_out": platform().database.engine.pool.checkedout(), "state": sorted(uow.state)}
+
+    @app.post("/form")
+    @accepts_forms
+    def a_browser_form():
+        from flask import request
+        return {"got": request.form.get("body")}, 200
 
     serve_openapi(app, spec)
     return app
@@ -199,3 +205,10 @@ def test_readyz_names_the_failed_dependency_but_not_its_user_host_or_port(make_d
     host, port = host_port.rsplit(":", 1)
     for secret in ("readyz_leak_probe", host, port, "wrong", "localhost"):
         assert secret not in text, f"/readyz leaks {secret!r}: {text}"
+
+
+def test_only_a_view_marked_accepts_forms_takes_a_form_post(migrated_client):
+    client, _ = migrated_client
+    resp = client.post("/form", data={"body": "x"})
+    assert resp.status_code == 200 and resp.json == {"got": "x"}
+    assert client.post("/notes", data={"body": "x"}).status_code == 415   # unmarked: still JSON only

@@ -43,3 +43,24 @@ def test_client_address_reads_the_request_and_ignores_the_header_by_default(monk
     monkeypatch.setattr(forwarded, "trusted_proxies", lambda: PROXIES)
     with Flask(__name__).test_request_context(environ_base=environ):
         assert client_address() == "203.0.113.9"
+
+
+def test_https_is_believed_from_the_request_or_a_trusted_proxy_only(monkeypatch):
+    from flask import Flask
+
+    from acme_platform.web import forwarded, request_is_https
+
+    app = Flask(__name__)
+    proxied = {"REMOTE_ADDR": "10.0.0.5", "HTTP_X_FORWARDED_PROTO": "https"}
+    monkeypatch.setattr(forwarded, "trusted_proxies", lambda: ())
+    with app.test_request_context(environ_base=proxied):
+        assert request_is_https() is False           # anyone can send the header
+    with app.test_request_context(base_url="https://example.com"):
+        assert request_is_https() is True            # TLS on this very request
+    monkeypatch.setattr(forwarded, "trusted_proxies", lambda: PROXIES)
+    with app.test_request_context(environ_base=proxied):
+        assert request_is_https() is True
+    with app.test_request_context(environ_base={**proxied, "REMOTE_ADDR": "198.51.100.7"}):
+        assert request_is_https() is False           # not from our proxy
+    with app.test_request_context(environ_base={**proxied, "HTTP_X_FORWARDED_PROTO": "https, http"}):
+        assert request_is_https() is False           # the nearest proxy saw plain http

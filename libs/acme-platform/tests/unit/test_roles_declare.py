@@ -39,3 +39,22 @@ def test_role_names_derive_from_one_prefix_and_refuse_odd_ones(monkeypatch):
     assert RoleNames.for_database("acme", environ={"ACME_ROLE_PREFIX": "prod"}).migrator == "prod_migrator"
     with pytest.raises(ValueError):
         RoleNames.for_database("my-db", environ={})
+
+
+def test_capabilities_are_kept_apart_from_read_and_write():
+    declared = Privileges(read=(table("a", "SELECT"),), capabilities={"audit": table("log", "SELECT", "INSERT")})
+    full = declared.with_platform_tables(outbox=False)
+    assert {(g.name, g.privilege) for g in full.capability("audit")} == {("log", "SELECT"), ("log", "INSERT")}
+    assert "log" not in {g.name for g in full.read + full.write}
+    assert full.capability("nope") is None
+    hash(declared)   # a DomainSpec holding it stays hashable
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: ServiceAccess(service="s", connection_limit=1, capabilities=("audit",)),         # no domain
+    lambda: ServiceAccess(service="s", connection_limit=1, capabilities=("platform.Audit!",)),
+    lambda: Privileges(capabilities={"Bad Name": table("log", "SELECT")}),
+])
+def test_bad_capabilities_are_refused(bad):
+    with pytest.raises(DeclarationError):
+        bad()

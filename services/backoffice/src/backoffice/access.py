@@ -7,4 +7,7 @@ overflow 5) + a LISTEN connection per worker + acmectl, with room for a rolling 
 """
 from acme_platform.roles import ServiceAccess
 
-ACCESS = ServiceAccess(service="backoffice", connection_limit=40, read_only=("orders",))
+# platform.audit: the console records who replayed or discarded what (acme_platform.audit_log, append-only);
+# no other service gets that table.
+ACCESS = ServiceAccess(service="backoffice", connection_limit=40, read_only=("orders",),
+                       capabilities=("platform.audit",))

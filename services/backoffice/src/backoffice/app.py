@@ -9,6 +9,7 @@ from flask import Flask
 from . import __version__
 from .auth import BEARER_SCHEME
 from .api import customers, ledger, orders, products, status, tokens
+from .console import blueprints as console_blueprints
 
 SERVICE = "backoffice"
 DOMAINS = ["identity", "catalog", "billing", "orders"]
@@ -23,6 +24,8 @@ def create_app(settings: Settings | None = None, *, json_logs: bool = True) -> F
                      security_schemes=[BEARER_SCHEME])
     for bp in (*tokens.blueprint(spec), products.blueprint(spec), customers.blueprint(spec),
                orders.blueprint(spec), ledger.blueprint(spec), status.blueprint(spec)):
+        app.register_blueprint(bp)
+    for bp in console_blueprints():   # the operator console (HTML for browsers, JSON twins): not in the API document
         app.register_blueprint(bp)
     serve_openapi(app, spec)  # after the routes: spectree documents what is registered
     return app

@@ -118,8 +118,17 @@ def runtime_grants(conn: psycopg.Connection, spec: DomainSpec) -> list[Step]:
     if len(have) < 2:
         return []
     planner = Planner(conn, [spec], names, [])
-    return [s for s in planner.steps() if s.sql.startswith("GRANT ") and " ON " in s.sql
-            and " ON DATABASE " not in s.sql and " ON SCHEMA \"public\"" not in s.sql]
+    grants = [s for s in planner.steps() if s.sql.startswith("GRANT ") and " ON " in s.sql
+              and " ON DATABASE " not in s.sql and " ON SCHEMA \"public\"" not in s.sql]
+    # A capability's group role appears with the `roles apply` of the version that declares it; until
+    # then there is no one to grant it to (apply grants it when it creates the role).
+    roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
+    return [s for s in grants if _grantee(s.sql) in roles]
+
+
+def _grantee(sql: str) -> str:
+    quoted = sql.rsplit(" TO ", 1)[-1].strip()
+    return quoted[1:-1].replace('""', '"') if quoted.startswith('"') else quoted
 
 
 def owner_role(conn: psycopg.Connection, spec: DomainSpec) -> str | None:

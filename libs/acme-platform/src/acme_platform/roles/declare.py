@@ -88,12 +88,26 @@ def _flatten(groups) -> tuple[Grant, ...]:
 
 @dataclass(frozen=True)
 class Privileges:
+    """`read` and `write` go to every service installing the domain (write unless narrowed); a
+    `capabilities` entry ({"audit": table(...)}) only to services that ask for it by name
+    (ServiceAccess.capabilities, "<domain>.<capability>"), through a group role of its own."""
     read: tuple = ()
     write: tuple = ()
+    capabilities: tuple = ()   # given as a dict; kept as ((name, grants), ...) so the spec stays hashable
 
     def __post_init__(self):
         object.__setattr__(self, "read", _flatten(self.read))
         object.__setattr__(self, "write", _flatten(self.write))
+        caps = self.capabilities.items() if isinstance(self.capabilities, dict) else self.capabilities
+        normalized = []
+        for name, grants in caps:
+            if not _IDENT.match(name):
+                raise DeclarationError(f"capability name {name!r} must be a plain lower-case identifier")
+            normalized.append((name, _flatten(grants if isinstance(grants, (tuple, list)) else (grants,))))
+        object.__setattr__(self, "capabilities", tuple(sorted(normalized)))
+
+    def capability(self, name: str) -> tuple[Grant, ...] | None:
+        return dict(self.capabilities).get(name)
 
     def with_platform_tables(self, *, outbox: bool) -> "Privileges":
         """The declaration plus the platform-owned tables in the schema (the skew guard reads the ledger
@@ -103,7 +117,7 @@ class Privileges:
         if outbox:
             read += table("outbox", "SELECT")
             write += table("outbox", "INSERT")
-        return Privileges(read=self.read + read, write=self.write + write)
+        return Privileges(read=self.read + read, write=self.write + write, capabilities=self.capabilities)
 
 
 NO_PRIVILEGES = Privileges()
@@ -112,11 +126,13 @@ NO_PRIVILEGES = Privileges()
 @dataclass(frozen=True)
 class ServiceAccess:
     """A service's database access: its login role gets each installed domain's read privileges, plus
-    the write privileges of every domain not listed in `read_only`, and at most `connection_limit`
-    connections (its budget: instances x workers x (pool + overflow) + listener and heartbeat)."""
+    the write privileges of every domain not listed in `read_only`, the capabilities it names
+    ("platform.audit": a domain's privileges granted only to services that need them), and at most
+    `connection_limit` connections (its budget: instances x workers x (pool + overflow) + listener and heartbeat)."""
     service: str
     connection_limit: int
     read_only: tuple[str, ...] = field(default_factory=tuple)
+    capabilities: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self):
         if not _IDENT.match(self.service.replace("-", "_")):
@@ -124,6 +140,11 @@ class ServiceAccess:
         if not 1 <= int(self.connection_limit) <= 10_000:
             raise DeclarationError(f"{self.service}: connection_limit must be between 1 and 10000")
         object.__setattr__(self, "read_only", tuple(self.read_only))
+        object.__setattr__(self, "capabilities", tuple(sorted(self.capabilities)))
+        for cap in self.capabilities:
+            domain, _, name = cap.partition(".")
+            if not (_IDENT.match(domain) and _IDENT.match(name)):
+                raise DeclarationError(f"{self.service}: capability {cap!r} must look like 'domain.name'")
 
 
 def installed_services() -> dict[str, ServiceAccess]:

@@ -40,6 +40,9 @@ class RoleNames:
     def writer(self, schema: str) -> str:
         return f"{self.prefix}_{schema}_writer"
 
+    def capability(self, schema: str, name: str) -> str:
+        return f"{self.prefix}_{schema}_{name}"
+
     @property
     def migrator(self) -> str:
         return f"{self.prefix}_migrator"

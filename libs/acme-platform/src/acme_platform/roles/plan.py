@@ -42,9 +42,25 @@ def domain_privileges(spec: DomainSpec) -> Privileges:
     return declared.with_platform_tables(outbox=spec.schema != PLATFORM_DOMAIN.schema)
 
 
-def service_comment(access: ServiceAccess, modes: dict[str, str]) -> str:
-    return COMMENT_TAG + json.dumps({"service": access.service, "connection_limit": access.connection_limit,
-                                     "schemas": modes}, sort_keys=True)
+def service_comment(access: ServiceAccess, modes: dict[str, str], capabilities: list[str] = ()) -> str:
+    recorded = {"service": access.service, "connection_limit": access.connection_limit, "schemas": modes}
+    if capabilities:   # only when declared: roles recorded before capabilities existed stay in sync
+        recorded["capabilities"] = sorted(capabilities)
+    return COMMENT_TAG + json.dumps(recorded, sort_keys=True)
+
+
+def service_capabilities(access: ServiceAccess, specs: list[DomainSpec], names: RoleNames) -> list[str]:
+    """The group roles of the capabilities a service declares; a capability no installed domain offers
+    is a declaration error (a typo must not silently grant nothing)."""
+    by_name = {s.name: s for s in specs}
+    groups = []
+    for cap in access.capabilities:
+        domain, _, name = cap.partition(".")
+        spec = by_name.get(domain)
+        if spec is None or domain_privileges(spec).capability(name) is None:
+            raise DeclarationError(f"{access.service} asks for capability {cap!r}, which no installed domain declares")
+        groups.append(names.capability(spec.schema, name))
+    return groups
 
 
 def parse_comment(comment: str | None) -> dict | None:
@@ -87,17 +103,21 @@ class Planner:
             want[n.owner(spec.schema)] = {"login": False, "limit": -1, "member_of": set()}
             want[n.reader(spec.schema)] = {"login": False, "limit": -1, "member_of": set()}
             want[n.writer(spec.schema)] = {"login": False, "limit": -1, "member_of": {n.reader(spec.schema)}}
+            for cap, _grants in domain_privileges(spec).capabilities:
+                want[n.capability(spec.schema, cap)] = {"login": False, "limit": -1, "member_of": set()}
         # partial: owner roles of schemas this environment does not install are not ours to revoke.
         want[n.migrator] = {"login": True, "limit": -1, "member_of": {n.owner(s) for s in self.schemas},
                             "partial": True}
         managed = set()
         for access in self.services:
             modes = service_modes(access, self.specs)
+            caps = service_capabilities(access, self.specs, n)
             role = n.service(access.service)
             managed.add(role)
             want[role] = {"login": True, "limit": access.connection_limit,
-                          "member_of": {(n.writer(s) if m == "write" else n.reader(s)) for s, m in modes.items()},
-                          "comment": service_comment(access, modes)}
+                          "member_of": {(n.writer(s) if m == "write" else n.reader(s)) for s, m in modes.items()}
+                          | set(caps),
+                          "comment": service_comment(access, modes, caps)}
         # Service roles created from another environment (another service's venv): their recorded
         # declaration is the truth for their memberships; only groups this environment knows are judged.
         for name, role in existing.items():
@@ -107,6 +127,7 @@ class Planner:
             if recorded is None:
                 continue
             groups = {(n.writer(s) if m == "write" else n.reader(s)) for s, m in recorded.get("schemas", {}).items()}
+            groups |= {g for g in recorded.get("capabilities", []) if isinstance(g, str)}
             want[name] = {"login": True, "limit": int(recorded.get("connection_limit", -1)),
                           "member_of": groups, "comment": role.comment, "partial": True}
         return want
@@ -121,7 +142,9 @@ class Planner:
         for spec in self.specs:
             want.add(Acl(f"SCHEMA {quote(spec.schema)}", n.reader(spec.schema), "USAGE"))
             privileges = domain_privileges(spec)
-            for grantee, grants in ((n.reader(spec.schema), privileges.read), (n.writer(spec.schema), privileges.write)):
+            holders = [(n.reader(spec.schema), privileges.read), (n.writer(spec.schema), privileges.write)]
+            holders += [(n.capability(spec.schema, cap), grants) for cap, grants in privileges.capabilities]
+            for grantee, grants in holders:
                 for g in grants:
                     if g.kind == "table":
                         if (spec.schema, g.name) in tables:

@@ -27,6 +27,14 @@ from .request_uow import EXTENSION, UnitOfWorkFlask
 log = logging.getLogger(__name__)
 
 _FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+ACCEPTS_FORMS_ATTR = "_acme_accepts_forms"
+
+
+def accepts_forms(view):
+    """Mark a view as a browser form handler: its POST may carry a form body (every other POST must
+    be JSON). Only for views that check a CSRF token, since browsers send forms cross-site."""
+    setattr(view, ACCEPTS_FORMS_ATTR, True)
+    return view
 
 
 @dataclass
@@ -154,6 +162,9 @@ def create_app(
         # whose validator skipped it (spectree validates JSON bodies only).
         if request.method not in ("POST", "PUT", "PATCH"):
             return None
+        view = app.view_functions.get(request.endpoint) if request.endpoint else None
+        if getattr(view, ACCEPTS_FORMS_ATTR, False):
+            return None   # a browser form (the backoffice console): the view checks its CSRF token itself
         if request.mimetype in _FORM_MIMETYPES:
             # Even empty: spectree hands a view None instead of a validation error for form posts.
             return problem(415, "Unsupported media type", "send the body as application/json",

@@ -68,3 +68,17 @@ def client_address() -> str:
     """The current request's client address (see the module docstring for X-Forwarded-For)."""
     peer = request.remote_addr or "unknown"
     return resolve_client_address(peer, request.headers.getlist("X-Forwarded-For"), trusted_proxies())
+
+
+def request_is_https() -> bool:
+    """Whether the client reached us over TLS: the request itself, or X-Forwarded-Proto: https set by a
+    trusted proxy (ACME_TRUSTED_PROXIES) that terminated TLS. From anyone else the header is ignored.
+    Decides e.g. whether a session cookie is marked Secure."""
+    if request.scheme == "https":
+        return True
+    proxies = trusted_proxies()
+    if not proxies or not _is_trusted(request.remote_addr or "", proxies):
+        return False
+    # The last value is the one our nearest proxy wrote; earlier ones came from further out.
+    values = [v.strip().lower() for value in request.headers.getlist("X-Forwarded-Proto") for v in value.split(",")]
+    return bool(values) and values[-1] == "https"
