@@ -21,7 +21,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import check, config, index, mirror, postgres, projects, proc, publish, relock, supervisor, tools, venvs
+from . import (check, config, index, mirror, pooled_suite, postgres, projects, proc, publish, relock, supervisor, tools,
+               venvs)
 from .config import Layout
 from .ui import Progress, StackError, rel, tail
 
@@ -45,6 +46,7 @@ class Suite:
     tests: Path  # the folder pytest runs
     project: projects.Project | None = None
     select: list[str] | None = None  # pytest arguments choosing files in `tests` (default: all of it)
+    env: dict[str, str] | None = None  # added to the suite's environment (e.g. the pooler switch)
 
 
 class Aborted(Exception):
@@ -241,6 +243,11 @@ class Runner:
         if not self.selected(suite):
             # Still prepared above: tests/ needs every service venv even when only it is selected.
             return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES)", seconds=time.monotonic() - started)
+        try:
+            pooled_suite.prepare(suite)
+        except StackError as e:
+            return Result(suite.name, False, failed=1, summary=f"setup failed: {e.message}",
+                          seconds=time.monotonic() - started)
         cwd = suite.project.path if suite.project else self.root
         extra_args = shlex.split(os.environ.get("ACME_TEST_PYTEST_ARGS", ""))
         rc = self.tracker.run(
@@ -249,7 +256,7 @@ class Runner:
                else [os.path.relpath(suite.tests, cwd)]),
              "-q", "-p", "no:cacheprovider",
              f"--junitxml={junit}", *extra_args],
-            log=test_log, env=self.suite_env(venv), cwd=cwd, timeout=self.timeout)
+            log=test_log, env={**self.suite_env(venv), **(suite.env or {})}, cwd=cwd, timeout=self.timeout)
         res = Result(suite.name, rc == 0, seconds=time.monotonic() - started,
                      output=test_log.read_text(errors="replace") if test_log.exists() else "")
         self._count(res, junit)
@@ -307,10 +314,12 @@ class Runner:
         if not folder.is_dir():
             return []
         e2e = sorted(p.name for p in folder.glob("test_e2e_*.py"))
-        drills = sorted(p.name for p in folder.glob("test_*.py") if not p.name.startswith(("test_e2e_", "test_load_")))
+        drills = sorted(p.name for p in folder.glob("test_*.py")
+                        if not p.name.startswith(("test_e2e_", "test_load_", pooled_suite.ONLY_BEHIND_PGBOUNCER)))
         if not e2e or not drills:
             return [Suite("tests", "e2e", folder, select=drills + e2e)]
-        return [Suite("tests", "e2e", folder, select=drills), Suite("tests:e2e", "e2e", folder, select=e2e)]
+        return [Suite("tests", "e2e", folder, select=drills), Suite("tests:e2e", "e2e", folder, select=e2e),
+                pooled_suite.behind_pgbouncer(Suite("tests:e2e-pgbouncer", "e2e", folder, select=e2e))]
 
     def load_suites(self) -> list[Suite]:
         """tests/test_load_*.py: drills whose bounds are latencies on this machine (a login flood must not
