@@ -22,6 +22,7 @@ help:
 	@echo "make release      LIB=acme-<domain>: tests, version/changelog, semver + migration gates, build, upload"
 	@echo "make bump         SERVICE=<name> LIB=acme-<domain> VERSION=<v>: pin a published version, re-lock"
 	@echo "make deps         which service pins which library version, what is newer on the index (JSON=1)"
+	@echo "make manifests    render + validate deploy/k8s offline, hadolint every Dockerfile (tools venv)"
 	@echo "make bench        L vs H vs F benchmark into bench/results/ (needs make up; < 10 min)"
 	@echo "make bench-quick  the same in < 2 min"
 
@@ -49,3 +50,9 @@ bench:
 
 bench-quick:
 	@$(PYTHON) bench/run.py --quick
+
+# Cluster manifests (deploy/k8s/README.md): offline render + validation with the tools venv's pinned tools.
+.PHONY: manifests
+manifests:
+	@test -x .run/tools/bin/python || { echo "no tools venv (.run/tools): run make up or make test first"; exit 1; }
+	@.run/tools/bin/python deploy/k8s/validate.py

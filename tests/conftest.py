@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+import pooler_support
+
 REQUIRED = ("ACME_TEST_DATABASE_URL", "ACME_TEST_INDEX_URL", "ACME_TEST_TOOLS_BIN", "ACME_TEST_SERVICE_VENVS")
 
 
@@ -182,8 +184,11 @@ class RunningService:
 
 def _service_env(venv: Path, name: str, spec: dict, database_url: str, port: int, extra: dict | None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_")) and k != "PYTHONPATH"}
+    env.pop("DATABASE_DIRECT_URL", None)
     env.update({
-        "DATABASE_URL": database_url,
+        # The login's URL; in the suite tests:e2e-pgbouncer the same login through PgBouncer, plus the
+        # direct URL for what needs a session (tests/pooler_support.py).
+        **pooler_support.route(database_url),
         "ACME_SERVICE_NAME": name,
         spec["port_env"]: str(port),
         "ACME_BIND_HOST": "127.0.0.1",
@@ -211,7 +216,7 @@ def start_service(repo_root, tmp_path):
         run_env = _service_env(venv, name, spec, login, port, env)
         log = tmp_path / f"{name}-{port}.log"
         if migrate:
-            migrator = {**run_env, "DATABASE_URL": database_login(venv, database_url, MIGRATOR)}
+            migrator = {**run_env, **pooler_support.route(database_login(venv, database_url, MIGRATOR))}
             res = subprocess.run([str(venv / "bin" / "acmectl"), "migrate"], env=migrator, capture_output=True,
                                  text=True, timeout=300)
             assert res.returncode == 0, f"acmectl migrate for {name} failed:\n{res.stdout}\n{res.stderr}"

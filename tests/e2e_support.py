@@ -229,7 +229,11 @@ def databases(launcher, make_database, admin_database_url):
     launcher.migrate("backoffice", main)  # the backoffice venv has every domain
     name = f"e2e_quiet_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{main.rsplit("/", 1)[1].split("?")[0]}"')
+        template = main.rsplit("/", 1)[1].split("?")[0]
+        # Behind PgBouncer (tests:e2e-pgbouncer) the pooler keeps the server connection it opened while
+        # checking the migrator's login; a template must have no other session.
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template,))
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     base, _, query = main.partition("?")
     yield Databases(main, f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else ""))
     launcher.stop_all()  # before the drop: nothing may still be connected

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from . import load, profile, report, services
+from . import load, pooler, profile, report, services
 from .cpu import CORES, Window, background_busy
 from .stack import (RUN, BENCH, ROOT, BenchError, discover, installed_versions, isolated_env, login_url, masked,
                     read_credentials, with_database)
@@ -255,7 +255,12 @@ def run(cfg: Config) -> int:
     postmaster, pg_settings = postgres_info(stack.bench_url)
     restore_nice = raise_priority(postmaster)
 
-    svcs = services.plan(stack, logs, cfg.port_base)
+    bouncer = None
+    if pooler.wanted():
+        bouncer = pooler.BenchPooler(stack.service_url, out / "pgbouncer", services.free_port())
+        bouncer.start()
+        step(f"POOLER=pgbouncer: L's request traffic through PgBouncer on port {bouncer.bouncer.config.listen_port}")
+    svcs = services.plan(stack, logs, cfg.port_base, bouncer.env() if bouncer else None)
     by_name = {s.name: s for s in svcs}
     step("starting L (storefront, l-hops) and H (identity, catalog, billing, orders) under gunicorn+gevent")
     results: list[dict] = []
@@ -344,6 +349,8 @@ def run(cfg: Config) -> int:
     finally:
         step("stopping the bench services")
         services.stop(svcs)
+        if bouncer is not None:
+            bouncer.stop()
         restore_nice()
 
     meta = {
@@ -354,6 +361,7 @@ def run(cfg: Config) -> int:
         "versions": {"L (storefront venv)": installed_versions(stack.storefront_venv),
                      "H (bench http venv)": installed_versions(stack.http_venv)},
         "seed": json.loads((fixtures / "seed.json").read_text()),
+        "pooler": "pgbouncer (transaction mode) for L" if bouncer is not None else "none",
         "gunicorn": {"workers": os.environ.get("ACME_WEB_WORKERS", "2 (platform default)"),
                      "worker_class": "gevent"},
     }

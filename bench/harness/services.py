@@ -54,7 +54,8 @@ def free_port() -> int:
     return stack_proc.free_port()
 
 
-def plan(stack: Stack, logs: Path, port_base: int | None) -> list[Service]:
+def plan(stack: Stack, logs: Path, port_base: int | None, l_env: dict | None = None) -> list[Service]:
+    """l_env: what L runs with on top of the contract (POOLER=pgbouncer: its URLs through PgBouncer)."""
     spec = tomllib.loads((STOREFRONT / "pyproject.toml").read_text())["tool"]["acme"]["service"]
     sf_venv, h_venv, db = stack.storefront_venv, stack.http_venv, stack.service_url
     sf_cmd = list(spec["command"])
@@ -68,10 +69,10 @@ def plan(stack: Stack, logs: Path, port_base: int | None) -> list[Service]:
         urls["BENCH_HTTP_POOL"] = os.environ["BENCH_HTTP_POOL"]
     services = [
         Service("storefront", "L", sf_cmd, (STOREFRONT / spec.get("cwd", ".")).resolve(),
-                _env(sf_venv, db, "storefront", spec["port_env"], ports["storefront"]), ports["storefront"],
+                _env(sf_venv, db, "storefront", spec["port_env"], ports["storefront"], l_env), ports["storefront"],
                 logs / "storefront.log"),
         Service("l-hops", "L", [str(sf_venv / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "app:create_app()"],
-                BENCH / "l_hops", _env(sf_venv, db, "bench-l-hops", "BENCH_PORT", ports["l-hops"]),
+                BENCH / "l_hops", _env(sf_venv, db, "bench-l-hops", "BENCH_PORT", ports["l-hops"], l_env),
                 ports["l-hops"], logs / "l-hops.log"),
     ]
     for name in ("identity", "catalog", "billing", "orders"):

@@ -127,6 +127,9 @@ def service_spec(svc: Project) -> dict:
         raise StackError(f"{where}: command must be a non-empty list of strings")
     if not isinstance(spec.get("port_env"), str) or not isinstance(spec.get("default_port"), int):
         raise StackError(f"{where}: port_env (string) and default_port (integer) are required")
+    env = spec.setdefault("env", {})
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise StackError(f"{where}: env must be a table of strings (variables the service always runs with)")
     spec.setdefault("cwd", ".")
     spec.setdefault("health_path", "/healthz")
     return spec

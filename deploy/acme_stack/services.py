@@ -30,13 +30,17 @@ INDEX_READERS = ("backoffice",)
 
 
 def service_env(venv: Path, svc: projects.Project, database_url: str, port: int,
-                index_url: str = "") -> dict[str, str]:
+                index_url: str = "", pooler_env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment contract every service can rely on (documented in deploy/README.md)."""
     spec = projects.service_spec(svc)
     extra = {"ACME_CONSOLE_INDEX_URL": index_url} if index_url and svc.dirname in INDEX_READERS else {}
     env = proc.isolated_env({
         **extra,
+        **spec["env"],   # what the service always runs with, e.g. fulfillment's one worker
         "DATABASE_URL": database_url,
+        # Only behind a pooler (POOLER=pgbouncer): DATABASE_DIRECT_URL for what needs a session, and the
+        # role's pool in the pooler for the connection budget (pooler_stack.py).
+        **(pooler_env or {}),
         "ACME_SERVICE_NAME": svc.dirname,
         spec["port_env"]: str(port),
         "ACME_BIND_HOST": BIND_HOST,
@@ -63,19 +67,34 @@ def migrate(venv: Path, database_url: str, log: Path, label: str) -> None:
     proc.run([acmectl, "migrate"], log=log, what=f"acmectl migrate ({label})", env=env, timeout=600)
 
 
+def check_budget(venv: Path, name: str, env: dict[str, str], log: Path) -> None:
+    """`acmectl budget` with the service's own environment before it starts: a deployment that would
+    oversubscribe its role or the server is refused with acmectl's one line (the numbers)."""
+    acmectl = venv / "bin" / "acmectl"
+    if not acmectl.exists():
+        return
+    res = proc.capture([acmectl, "budget"], env=env, cwd=venv)
+    with open(log, "a") as fh:
+        fh.write(res.stdout + res.stderr)
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+        raise StackError(f"{name} not started: {last.removeprefix('Error: ')}", log)
+
+
 def healthy(port: int, path: str) -> bool:
     return proc.http_get(f"http://{BIND_HOST}:{port}{path}", timeout=2)[0] == 200
 
 
 def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, database_url: str,
-           timeout: float = 90, index_url: str = "") -> Running:
+           timeout: float = 90, index_url: str = "", pooler_env: dict[str, str] | None = None) -> Running:
     spec = projects.service_spec(svc)
     port_env, port = port_for(svc)
     name = svc.dirname
     log = layout.log(name)
     cwd = (svc.path / spec["cwd"]).resolve()
     cmd = command(venv, svc)
-    want = fingerprint.sha256_text(venv_fp, *cmd, str(port), str(cwd), database_url)
+    want = fingerprint.sha256_text(venv_fp, *cmd, str(port), str(cwd), database_url,
+                                   *sorted(f"{k}={v}" for k, v in (pooler_env or {}).items()))
     url = f"http://{BIND_HOST}:{port}"
 
     rec = supervisor.load(layout.pids, name)
@@ -89,7 +108,8 @@ def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, data
         supervisor.forget(layout.pids, name)
     if proc.port_open(port):
         raise StackError(f"{name}: port {port} is already in use by another program (set {port_env})")
-    env = service_env(venv, svc, database_url, port, index_url)
+    env = service_env(venv, svc, database_url, port, index_url, pooler_env)
+    check_budget(venv, name, env, log)
     child = supervisor.start(name, cmd, cwd=cwd, env=env, log=log)
     supervisor.save(layout.pids, supervisor.Record(
         name=name, pid=child.pid, start_time=supervisor.start_time(child.pid) or 0,

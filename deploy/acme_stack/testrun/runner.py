@@ -9,7 +9,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .. import browser, check, projects, venvs
+from .. import browser, check, pooled_suite, projects, venvs
 from ..ui import StackError, tail
 from . import results, suites
 from .results import Result
@@ -57,6 +57,11 @@ class Runner:
         if not suites.selected(suite):
             # Still prepared above: the suites after the services need every service venv even when only they are selected.
             return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES)", seconds=time.monotonic() - started)
+        try:
+            pooled_suite.prepare(suite)
+        except StackError as e:
+            return Result(suite.name, False, failed=1, summary=f"setup failed: {e.message}",
+                          seconds=time.monotonic() - started)
         cwd = suite.project.path if suite.project else self.root
         extra_args = shlex.split(os.environ.get("ACME_TEST_PYTEST_ARGS", ""))
         rc = self.tracker.run(
@@ -65,7 +70,7 @@ class Runner:
                else [os.path.relpath(suite.tests, cwd)]),
              "-q", "-p", "no:cacheprovider",
              f"--junitxml={junit}", *extra_args],
-            log=test_log, env=self.stack.suite_env(venv), cwd=cwd, timeout=self.timeout)
+            log=test_log, env={**self.stack.suite_env(venv), **(suite.env or {})}, cwd=cwd, timeout=self.timeout)
         res = Result(suite.name, rc == 0, seconds=time.monotonic() - started,
                      output=test_log.read_text(errors="replace") if test_log.exists() else "")
         results.count_junit(res, junit)

@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import projects
+from .. import pooled_suite, projects
 
 
 @dataclass(eq=False)  # identity semantics: suites are tracked in sets
@@ -15,6 +15,7 @@ class Suite:
     tests: Path  # the folder pytest runs
     project: projects.Project | None = None
     select: list[str] | None = None  # pytest arguments choosing files in `tests` (default: all of it)
+    env: dict[str, str] | None = None  # added to the suite's environment (e.g. the pooler switch)
 
 
 def selected(suite: Suite) -> bool:
@@ -46,10 +47,13 @@ def after_services(root: Path) -> list[Suite]:
     if not folder.is_dir():
         return found
     e2e = sorted(p.name for p in folder.glob("test_e2e_*.py"))
-    drills = sorted(p.name for p in folder.glob("test_*.py") if not p.name.startswith(("test_e2e_", "test_load_")))
+    drills = sorted(p.name for p in folder.glob("test_*.py")
+              if not p.name.startswith(("test_e2e_", "test_load_", pooled_suite.ONLY_BEHIND_PGBOUNCER)))
     if not e2e or not drills:
         return [*found, Suite("tests", "e2e", folder, select=drills + e2e)]
-    return [*found, Suite("tests:e2e", "e2e", folder, select=e2e), Suite("tests", "e2e", folder, select=drills)]
+    return [*found, Suite("tests:e2e", "e2e", folder, select=e2e),
+            pooled_suite.behind_pgbouncer(Suite("tests:e2e-pgbouncer", "e2e", folder, select=e2e)),
+            Suite("tests", "e2e", folder, select=drills)]
 
 
 def load_suites(root: Path) -> list[Suite]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from importlib import metadata
 
 import click
@@ -40,7 +41,8 @@ def migrate(domains: tuple[str, ...], wait_timeout: float, force: bool) -> None:
     forced: set[str] = set()
     while True:
         try:
-            runner = MigrationRunner(settings.database_url, domains=list(domains) or None, wait_timeout=wait_timeout,
+            # Direct: the runner holds a session advisory lock, which a transaction pooler would leak.
+            runner = MigrationRunner(settings.direct_url, domains=list(domains) or None, wait_timeout=wait_timeout,
                                      force_revisions=forced, progress=click.echo)
             results = runner.run()
             break
@@ -68,12 +70,44 @@ def status(as_json: bool) -> None:
 
     settings = _settings()
     try:
-        report = collect_status(settings.database_url)
+        report = collect_status(settings.direct_url)
     except Exception as exc:  # noqa: BLE001 - a CLI answers any failure with one line
         raise click.ClickException(f"cannot read status: {str(exc).splitlines()[0]}") from None
     click.echo(json.dumps(report, indent=2, default=str) if as_json else render_text(report))
     if not all(d["up_to_date"] for d in report["installed"]):
         sys.exit(3)
+
+
+@main.command(help="Connection budget: this service's connections against its role's limit, and the service roles' "
+                   "limits against max_connections minus a reserve. Exits 1 on an oversubscription.")
+@click.option("--service", default=None, help="The service (default: ACME_SERVICE_NAME).")
+def budget(service: str | None) -> None:
+    import sqlalchemy as sa
+
+    from . import budget as connection_budget
+    from .config import to_sqlalchemy_url
+
+    settings = _settings()
+    name = service or settings.service_name
+    try:
+        limit = connection_budget.declared_limit(name)
+        demand = (connection_budget.service_demand(replace(settings, service_name=name), limit)
+                  if limit is not None else None)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    engine = sa.create_engine(to_sqlalchemy_url(settings.direct_url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            cluster = connection_budget.cluster_budget(conn)
+    except Exception as exc:
+        raise click.ClickException(f"cannot read the server's budget: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+    click.echo(demand.describe() if demand is not None else f"{name}: no declaration installed here (access.py)")
+    click.echo(cluster.describe())
+    problem = connection_budget.refusal(demand, cluster)
+    if problem:
+        raise click.ClickException(problem)
 
 
 @main.command("lint-migrations",
@@ -185,7 +219,9 @@ def _events_db(work, *, write: bool = False):
     import sqlalchemy as sa
 
     settings = _settings()
-    engine = sa.create_engine(to_sqlalchemy_url(settings.database_url), poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(to_sqlalchemy_url(settings.database_url), poolclass=sa.pool.NullPool,
+                               # may be a transaction pooler's URL: no server-side prepared statements
+                               connect_args={"prepare_threshold": None})
     try:
         with (engine.begin() if write else engine.connect()) as conn:
             return work(conn)

@@ -51,6 +51,21 @@ class Settings:
     listener_ping_interval: float = 1.0
     listener_ping_timeout: float = 2.0
     cache_max_age: float = 30.0
+    # What needs a session of its own (LISTEN, migrations and their advisory locks, the registry
+    # heartbeat) connects here. Set apart from database_url only when database_url goes through a
+    # transaction-mode pooler (PgBouncer): see `pooled`.
+    database_direct_url: str = ""
+
+    @property
+    def pooled(self) -> bool:
+        """DATABASE_URL goes through a transaction-mode pooler: a server connection is ours for one
+        transaction only, so nothing may rely on session state (startup options, prepared statements,
+        session SETs or advisory locks) on the request pool."""
+        return bool(self.database_direct_url) and self.database_direct_url != self.database_url
+
+    @property
+    def direct_url(self) -> str:
+        return self.database_direct_url or self.database_url
 
     @property
     def application_name(self) -> str:
@@ -155,11 +170,16 @@ def load_settings(
     if not url:
         raise ConfigError("DATABASE_URL", "is required (e.g. postgresql://user:password@127.0.0.1:5544/acme)")
     to_sqlalchemy_url(url)  # validates the scheme
+    direct_url = env.get("DATABASE_DIRECT_URL", "").strip()
+    if direct_url:
+        if not direct_url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ConfigError("DATABASE_DIRECT_URL", "must start with postgresql:// (got %r)" % _redact(direct_url))
     name = env.get("ACME_SERVICE_NAME") or service_name or "acme"
     if not all(c.isalnum() or c in "-_." for c in name):
         raise ConfigError("ACME_SERVICE_NAME", f"may contain letters, digits, '-', '_' and '.' only (got {name!r})")
     return Settings(
         database_url=url,
+        database_direct_url=direct_url,
         service_name=name,
         service_version=env.get("ACME_SERVICE_VERSION") or service_version or "0",
         pool_size=_int(env, "ACME_DB_POOL_SIZE", 5, 1, 200),

@@ -11,17 +11,31 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
 from . import gevent_compat
-from .config import Settings, tcp_liveness_params
+from .config import Settings, tcp_liveness_params, to_sqlalchemy_url
 from .uow import UnitOfWork
 
 
 def create_engine(settings: Settings, *, pool_size: int | None = None, application_name: str | None = None,
-                  **overrides) -> Engine:
-    options = (
-        f"-c statement_timeout={settings.statement_timeout_ms}"
-        f" -c lock_timeout={settings.lock_timeout_ms}"
-        f" -c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}"
-    )
+                  direct: bool = False, **overrides) -> Engine:
+    """The engine on DATABASE_URL, or with `direct` on DATABASE_DIRECT_URL (for what needs a session).
+
+    Behind a transaction-mode pooler (settings.pooled) a server connection is ours for one transaction:
+    the timeouts go with every transaction (SET LOCAL) instead of the startup `options`, which PgBouncer
+    cannot hand to the server connection it picks, and psycopg's prepared statements are off, since
+    the next transaction may run on a server connection that never saw the PREPARE.
+    """
+    pooled = settings.pooled and not direct
+    timeouts = (("statement_timeout", settings.statement_timeout_ms), ("lock_timeout", settings.lock_timeout_ms),
+                ("idle_in_transaction_session_timeout", settings.idle_in_transaction_timeout_ms))
+    connect_args: dict = {
+        "application_name": (application_name or settings.application_name)[:63],
+        "connect_timeout": settings.connect_timeout,
+        **tcp_liveness_params(settings),
+    }
+    if pooled:
+        connect_args["prepare_threshold"] = None
+    else:
+        connect_args["options"] = " ".join(f"-c {name}={value}" for name, value in timeouts)
     kwargs = dict(
         pool_size=pool_size or settings.pool_size,
         max_overflow=settings.max_overflow,
@@ -31,15 +45,20 @@ def create_engine(settings: Settings, *, pool_size: int | None = None, applicati
         # check below; the ping's round trip would be paid by every request.
         pool_pre_ping=settings.pool_pre_ping,
         pool_use_lifo=True,
-        connect_args={
-            "application_name": (application_name or settings.application_name)[:63],
-            "connect_timeout": settings.connect_timeout,
-            "options": options,
-            **tcp_liveness_params(settings),
-        },
+        connect_args=connect_args,
     )
     kwargs.update(overrides)
-    engine = sa.create_engine(settings.sqlalchemy_url, **kwargs)
+    url = to_sqlalchemy_url(settings.direct_url) if direct else settings.sqlalchemy_url
+    engine = sa.create_engine(url, **kwargs)
+
+    if pooled:
+        # One round trip, in the transaction's first: SET LOCAL ends with the transaction, so the
+        # server connection goes back to PgBouncer as it came (nothing leaks to the next client).
+        set_timeouts = "; ".join(f"SET LOCAL {name} = {int(value)}" for name, value in timeouts)
+
+        @event.listens_for(engine, "begin")
+        def _timeouts_per_transaction(conn):
+            conn.connection.dbapi_connection.execute(set_timeouts)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record):  # noqa: ARG001

@@ -72,8 +72,34 @@ def _platform_of(worker):
     return extensions.get("acme") if isinstance(extensions, dict) else None
 
 
+def _refuse_oversubscription(workers: int) -> None:
+    """In the master, before any worker connects: a deployment that would open more connections than its
+    role may refuses to start, with the numbers (acme_platform.budget). Nothing to check for an app without
+    an installed declaration; a bad setting is left to the app's own start, which names it."""
+    from . import budget
+    from .config import load_settings
+    from .errors import ConfigError
+
+    try:
+        settings = load_settings()
+        limit = budget.declared_limit(settings.service_name)
+        if limit is None:
+            return
+        demand = budget.service_demand(settings, limit, {**os.environ, "ACME_WEB_WORKERS": str(workers)})
+    except ConfigError:
+        return
+    problem = budget.refusal(demand, None)
+    if problem:
+        raise SystemExit(f"{settings.service_name} refuses to start: {problem}")
+
+
 def configure(namespace: MutableMapping[str, Any], *, port_env: str, default_port: int) -> None:
     host = os.environ.get("ACME_BIND_HOST", "127.0.0.1")
+    workers = _int("ACME_WEB_WORKERS", 2)
+
+    def on_starting(server) -> None:
+        # The final worker count (a service's conf may pin it after configure(), as fulfillment does).
+        _refuse_oversubscription(server.cfg.workers)
     metrics_dir, made_it = _metrics_dir()
     gunicorn_errors.install()   # in the master, so every forked worker answers refusals as problem+json
 
@@ -84,7 +110,7 @@ def configure(namespace: MutableMapping[str, Any], *, port_env: str, default_por
     namespace.update(
         bind=[f"{host}:{_int(port_env, default_port)}"],
         worker_class="gevent",
-        workers=_int("ACME_WEB_WORKERS", 2),
+        workers=workers,
         worker_connections=_int("ACME_WEB_WORKER_CONNECTIONS", 200),
         timeout=_int("ACME_WEB_TIMEOUT", 30),
         graceful_timeout=_int("ACME_WEB_GRACEFUL_TIMEOUT", 20),
@@ -93,6 +119,7 @@ def configure(namespace: MutableMapping[str, Any], *, port_env: str, default_por
         control_socket_disable=True,
         accesslog=None,  # the app logs each request as JSON with its request id
         errorlog="-",
+        on_starting=on_starting,
         post_worker_init=post_worker_init,
         worker_exit=worker_exit,
         child_exit=child_exit,

@@ -66,7 +66,7 @@ class InstanceRegistration:
         self.on_incompatible = on_incompatible
         self.incompatible: list[str] = []
         # Its own single connection (see the module docstring); created lazily, re-made after a failure.
-        self._engine = create_engine(database.settings, pool_size=1, max_overflow=0,
+        self._engine = create_engine(database.settings, pool_size=1, max_overflow=0, direct=True,
                                      application_name=f"{database.settings.application_name}/heartbeat")
         self._stop = threading.Event()
         self._deregistered = False

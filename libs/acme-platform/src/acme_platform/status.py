@@ -29,7 +29,9 @@ def collect_status(database_url: str) -> dict:
     from alembic.script import ScriptDirectory
 
     specs = installed_domains()
-    engine = sa.create_engine(to_sqlalchemy_url(database_url), poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(to_sqlalchemy_url(database_url), poolclass=sa.pool.NullPool,
+                               # may be a transaction pooler's URL: no server-side prepared statements
+                               connect_args={"prepare_threshold": None})
     try:
         with engine.connect() as conn:
             server_version = conn.exec_driver_sql("SHOW server_version").scalar()

@@ -66,10 +66,11 @@ def run_env(schema: str, target_metadata: sa.MetaData | None = None) -> None:
             context.run_migrations()
         return
 
-    # Plain `alembic -c ...` use by a developer: connect from DATABASE_URL.
+    # Plain `alembic -c ...` use by a developer: connect from DATABASE_DIRECT_URL (never a pooler), else DATABASE_URL.
     from ..config import to_sqlalchemy_url
 
-    engine = sa.create_engine(to_sqlalchemy_url(os.environ["DATABASE_URL"]), poolclass=sa.pool.NullPool)
+    url = os.environ.get("DATABASE_DIRECT_URL") or os.environ["DATABASE_URL"]
+    engine = sa.create_engine(to_sqlalchemy_url(url), poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         context.configure(connection=conn, **common)

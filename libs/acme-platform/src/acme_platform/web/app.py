@@ -60,7 +60,7 @@ class Platform:
         with self._lock:
             if self._listener is None or self._listener_pid != os.getpid():
                 self._listener = ChangeListener(
-                    self.settings.database_url,
+                    self.settings.direct_url,   # LISTEN needs a session: never through the pooler
                     application_name=f"{self.settings.application_name}/listener"[:63],
                     ping_interval=self.settings.listener_ping_interval,
                     ping_timeout=self.settings.listener_ping_timeout,
