@@ -24,7 +24,8 @@ def port_for(svc: projects.Project) -> tuple[str, int]:
     return spec["port_env"], config.env_port(spec["port_env"], spec["default_port"])
 
 
-def service_env(venv: Path, svc: projects.Project, database_url: str, port: int) -> dict[str, str]:
+def service_env(venv: Path, svc: projects.Project, database_url: str, port: int,
+                extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment contract every service can rely on (documented in deploy/README.md)."""
     spec = projects.service_spec(svc)
     env = proc.isolated_env({
@@ -35,6 +36,7 @@ def service_env(venv: Path, svc: projects.Project, database_url: str, port: int)
         "ACME_BIND": f"{BIND_HOST}:{port}",
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(extra or {}),
     })
     return env
 
@@ -60,14 +62,15 @@ def healthy(port: int, path: str) -> bool:
 
 
 def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, database_url: str,
-           timeout: float = 90) -> Running:
+           timeout: float = 90, extra_env: dict[str, str] | None = None) -> Running:
     spec = projects.service_spec(svc)
     port_env, port = port_for(svc)
     name = svc.dirname
     log = layout.log(name)
     cwd = (svc.path / spec["cwd"]).resolve()
     cmd = command(venv, svc)
-    want = fingerprint.sha256_text(venv_fp, *cmd, str(port), str(cwd), database_url)
+    want = fingerprint.sha256_text(venv_fp, *cmd, str(port), str(cwd), database_url,
+                                   *(f"{k}={v}" for k, v in sorted((extra_env or {}).items())))
     url = f"http://{BIND_HOST}:{port}"
 
     rec = supervisor.load(layout.pids, name)
@@ -81,7 +84,7 @@ def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, data
         supervisor.forget(layout.pids, name)
     if proc.port_open(port):
         raise StackError(f"{name}: port {port} is already in use by another program (set {port_env})")
-    child = supervisor.start(name, cmd, cwd=cwd, env=service_env(venv, svc, database_url, port), log=log)
+    child = supervisor.start(name, cmd, cwd=cwd, env=service_env(venv, svc, database_url, port, extra_env), log=log)
     supervisor.save(layout.pids, supervisor.Record(
         name=name, pid=child.pid, start_time=supervisor.start_time(child.pid) or 0,
         fingerprint=want, url=url, log=str(log), extra={"port": port, "kind": "service"}))
