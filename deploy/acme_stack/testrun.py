@@ -21,7 +21,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import check, config, index, mirror, postgres, projects, proc, publish, relock, supervisor, tools, venvs
+from . import (check, config, index, mirror, postgres, projects, proc, publish, relock, supervisor, testrun_shapes,
+               tools, venvs)
 from .config import Layout
 from .ui import Progress, StackError, rel, tail
 
@@ -45,6 +46,7 @@ class Suite:
     tests: Path  # the folder pytest runs
     project: projects.Project | None = None
     select: list[str] | None = None  # pytest arguments choosing files in `tests` (default: all of it)
+    shape: str = ""  # "monolith": the e2e files against the all-in-one deployable (testrun_shapes)
 
 
 class Aborted(Exception):
@@ -243,13 +245,20 @@ class Runner:
             return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES)", seconds=time.monotonic() - started)
         cwd = suite.project.path if suite.project else self.root
         extra_args = shlex.split(os.environ.get("ACME_TEST_PYTEST_ARGS", ""))
+        env = self.suite_env(venv)
+        if suite.shape == "monolith":
+            try:
+                env.update(testrun_shapes.monolith_env(self.layout, self.idx, install_log))
+            except StackError as e:
+                return Result(suite.name, False, failed=1, summary=f"setup failed: {e.message}",
+                              seconds=time.monotonic() - started, output=tail(install_log, 40))
         rc = self.tracker.run(
             [venvs.py(venv), "-m", "pytest",
              *([os.path.relpath(suite.tests / f, cwd) for f in suite.select] if suite.select
                else [os.path.relpath(suite.tests, cwd)]),
              "-q", "-p", "no:cacheprovider",
              f"--junitxml={junit}", *extra_args],
-            log=test_log, env=self.suite_env(venv), cwd=cwd, timeout=self.timeout)
+            log=test_log, env=env, cwd=cwd, timeout=self.timeout)
         res = Result(suite.name, rc == 0, seconds=time.monotonic() - started,
                      output=test_log.read_text(errors="replace") if test_log.exists() else "")
         self._count(res, junit)
@@ -310,7 +319,8 @@ class Runner:
         drills = sorted(p.name for p in folder.glob("test_*.py") if not p.name.startswith(("test_e2e_", "test_load_")))
         if not e2e or not drills:
             return [Suite("tests", "e2e", folder, select=drills + e2e)]
-        return [Suite("tests", "e2e", folder, select=drills), Suite("tests:e2e", "e2e", folder, select=e2e)]
+        return [Suite("tests", "e2e", folder, select=drills), Suite("tests:e2e", "e2e", folder, select=e2e),
+                Suite(testrun_shapes.SUITE, "e2e", folder, select=e2e, shape="monolith")]
 
     def load_suites(self) -> list[Suite]:
         """tests/test_load_*.py: drills whose bounds are latencies on this machine (a login flood must not
