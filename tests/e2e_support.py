@@ -47,6 +47,10 @@ HTTP_TIMEOUT = 30
 # `make test` runs this suite twice: against the separate services, and (suite tests:e2e-monolith)
 # against the all-in-one deployable, where `stack` and `quiet_stack` are one gunicorn each.
 SHAPE = os.environ.get("ACME_E2E_SHAPE", "services")
+# Registered workers per service at the default worker counts. The fulfillment service runs ONE worker (its
+# consumer loop); in the all-in-one every worker serves every service and runs a consumer loop (the
+# group's offset lock makes them take turns, as separate fulfillment instances do).
+WORKERS = {"storefront": 2, "backoffice": 2, "fulfillment": 2 if SHAPE == "monolith" else 1}
 
 # Spec bounds (the only timing the suite asserts).
 FULFILMENT_BOUND = 2.0   # a placed order is `fulfilled` within 2 s (fulfillment README)
