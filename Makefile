@@ -6,10 +6,12 @@ PYTHON ?= python3
 STACK  := $(PYTHON) deploy/stack.py
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status clean test check generate codeowners relock relock-tools publish
+.PHONY: help up dev down status clean test check generate codeowners relock relock-tools publish
 
 help:
 	@echo "make up            start postgres, the private index, publish libs, install + start services"
+	@echo "make up SHAPE=monolith  the same, with every service in ONE gunicorn (:8005, /storefront/..., /backoffice/...)"
+	@echo "make dev           like make up, but libs/ and services/ run editable from the working tree, reloading on save"
 	@echo "make down          stop everything 'make up' started (data stays in .run/)"
 	@echo "make status        what is running"
 	@echo "make test          make check, then all test suites against a throwaway postgres + index"
@@ -26,8 +28,12 @@ help:
 	@echo "make bench        L vs H vs F benchmark into bench/results/ (needs make up; < 10 min)"
 	@echo "make bench-quick  the same in < 2 min"
 
-up down status clean test check generate relock relock-tools publish:
+down status clean test check generate relock relock-tools publish dev:
 	@$(STACK) $@
+
+# SHAPE=monolith: storefront, backoffice and fulfillment's consumer in one gunicorn (deploy/README.md).
+up:
+	@$(STACK) up $(if $(SHAPE),--shape "$(SHAPE)")
 
 # CODEOWNERS is one of the files `make generate` derives from the declarations.
 codeowners: generate

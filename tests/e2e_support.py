@@ -44,6 +44,13 @@ PASSWORD = "correct horse battery staple"
 # retries after Retry-After. test_load_login_flood runs the default on purpose.
 SERVICE_ENV = {"ACME_IDENTITY_ARGON2_PROFILE": "fast", "ACME_IDENTITY_HASHES_PER_WORKER": "16"}
 HTTP_TIMEOUT = 30
+# `make test` runs this suite twice: against the separate services, and (suite tests:e2e-monolith)
+# against the all-in-one deployable, where `stack` and `quiet_stack` are one gunicorn each.
+SHAPE = os.environ.get("ACME_E2E_SHAPE", "services")
+# Registered workers per service at the default worker counts. The fulfillment service runs ONE worker (its
+# consumer loop); in the all-in-one every worker serves every service and runs a consumer loop (the
+# group's offset lock makes them take turns, as separate fulfillment instances do).
+WORKERS = {"storefront": 2, "backoffice": 2, "fulfillment": 2 if SHAPE == "monolith" else 1}
 
 # Spec bounds (the only timing the suite asserts).
 FULFILMENT_BOUND = 2.0   # a placed order is `fulfilled` within 2 s (fulfillment README)
@@ -106,6 +113,36 @@ class Launcher:
         self.started.append(svc)
         _running.append(svc)
         return svc
+
+    def spawn_monolith(self, names: list[str], database_url: str) -> dict[str, RunningService]:
+        """The all-in-one deployable (ACME_E2E_SHAPE=monolith): ONE gunicorn serving `names` by path prefix,
+        built by `make test` like `make up SHAPE=monolith` builds it; each service keeps its own login."""
+        venv = Path(os.environ["ACME_TEST_MONOLITH_VENV"])
+        port = free_port()
+        first = names[0]
+        env = self.env(first, database_url, port)
+        for var in [k for k in env if k.endswith("_PORT")] + ["DATABASE_URL"]:
+            env.pop(var, None)
+        env.update({
+            "ACME_SERVICE_NAME": "monolith", "MONOLITH_PORT": str(port),
+            "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "ACME_ALLINONE_APPS": ",".join(
+                f"{name}={service_spec(self.repo_root, name)['command'][-1]}" for name in names),
+            **{f"ACME_ALLINONE_DATABASE_URL_{name.upper()}": database_login(self.venv(name), database_url, name)
+               for name in names},
+        })
+        log = self.log_dir / f"monolith-{port}.log"
+        cmd = [str(venv / "bin" / "gunicorn"), "-c", str(self.repo_root / "deploy" / "monolith" / "gunicorn.conf.py"),
+               "acme_platform.allinone:create_app()"]
+        with open(log, "w") as fh:
+            proc = subprocess.Popen(cmd, cwd=self.repo_root, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        # One process, one RunningService per mounted service (same log): the tests address each by URL.
+        services = {name: RunningService(name, f"http://127.0.0.1:{port}/{name}", port, database_url, log, proc)
+                    for name in names}
+        self.started.extend(services.values())
+        _running.append(services[first])   # its log once, for the log check
+        return services
 
     def wait(self, services: Iterable[RunningService], path: str = "/healthz", timeout: float = 90) -> None:
         pending = list(services)
@@ -202,7 +239,10 @@ def build_stack(launcher: Launcher, database_url: str, *, fulfillment: bool,
         # The CLI (seconds of imports) runs while the services boot.
         cli = pool.submit(create_staff_with_cli, launcher, database_url, email)
         names = ["storefront", "backoffice"] + (["fulfillment"] if fulfillment else [])
-        services = {name: launcher.spawn(name, database_url, (env or {}).get(name)) for name in names}
+        if SHAPE == "monolith":
+            services = launcher.spawn_monolith(names, database_url)
+        else:
+            services = {name: launcher.spawn(name, database_url, (env or {}).get(name)) for name in names}
         res = cli.result()
     assert res.returncode == 0, f"acmectl create-staff failed:\n{res.stdout}\n{res.stderr}"
     staff_id = res.stdout.strip().splitlines()[-1]

@@ -13,6 +13,7 @@ pytest.register_assert_rewrite("e2e_support")
 from e2e_support import (  # noqa: E402
     FULFILMENT_BOUND,
     PASSWORD,
+    WORKERS,
     Customer,
     assert_problem,
     balance,
@@ -133,7 +134,7 @@ def test_sign_up_credit_browse_order_and_fulfilment(stack):
     metrics = call("GET", f"{stack.fulfillment.url}/metrics").text
     fulfilled_total = re.search(r'^fulfillment_orders_total\{outcome="fulfilled"\} (\S+)$', metrics, re.MULTILINE)
     assert fulfilled_total and float(fulfilled_total.group(1)) >= 1, metrics[-2000:]
-    assert re.search(r"^fulfillment_consumer_running 1\.0$", metrics, re.MULTILINE)
+    assert re.search(rf"^fulfillment_consumer_running {WORKERS['fulfillment']}\.0$", metrics, re.MULTILINE)
     assert ledger_check(stack)["balanced"] is True
 
 

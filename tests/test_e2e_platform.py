@@ -8,7 +8,7 @@ pytest.register_assert_rewrite("e2e_support")
 
 from collections import Counter  # noqa: E402
 
-from e2e_support import assert_problem, call, miss, poll  # noqa: E402
+from e2e_support import WORKERS, assert_problem, call, miss, poll  # noqa: E402
 
 pytest_plugins = ["e2e_support"]
 
@@ -53,7 +53,7 @@ def test_health_readiness_and_metrics(stack, name):
     assert "# TYPE acme_http_requests_total counter" in metrics.text
     assert f'service="{name}"' in metrics.text
     if name == "fulfillment":
-        assert "fulfillment_consumer_running 1.0" in metrics.text
+        assert f"fulfillment_consumer_running {WORKERS[name]:.1f}" in metrics.text
         assert "# TYPE fulfillment_event_lag_seconds histogram" in metrics.text
 
 
@@ -79,7 +79,7 @@ def test_unknown_routes_and_methods_are_problems(stack, name):
 def test_backoffice_status_lists_every_live_worker_of_every_service(stack):
     """The instance registry across services: each gunicorn worker registers itself with the versions
     it runs; staff see them all, up to date and without version skew."""
-    expected = {"storefront": 2, "backoffice": 2, "fulfillment": 1}  # default worker counts
+    expected = WORKERS  # default worker counts (of this shape)
 
     latest: dict = {}
 

@@ -282,13 +282,18 @@ def run(cfg: Config) -> int:
         h_pids = [s.proc.pid for s in svcs if s.mode == "H"]
         pg = [postmaster] if postmaster else []
 
+        modes = MODES + (("M",) if "monolith" in by_name else ())   # M: workloads only, no hops endpoint
+
         def window(mode: str, hops: bool = False) -> Window:
-            groups = {"L": [by_name["l-hops" if hops else "storefront"].proc.pid], "H": h_pids, "F": []}[mode]
+            groups = {"L": [by_name["l-hops" if hops else "storefront"].proc.pid], "H": h_pids, "F": [],
+                      "M": [by_name["monolith"].proc.pid] if "monolith" in by_name else []}[mode]
             return Window({"services": groups, "postgres": pg})
 
         def http_target(mode: str, workload: str) -> str:
             if mode == "L":
                 return by_name["storefront"].url
+            if mode == "M":
+                return f"{by_name['monolith'].url}/storefront"
             # H: single-domain public reads are routed straight to the owning service (as an ingress
             # would); everything else enters through the orders gateway.
             return by_name["h-catalog"].url if workload == "get_product" else by_name["h-orders"].url
@@ -310,18 +315,18 @@ def run(cfg: Config) -> int:
         for workload in cfg.workloads:
             # Writes need the longer warm-up (pool filled, statements prepared on every connection).
             warm = cfg.warmup if workload == "place_order" else max(1, cfg.warmup // 2)
-            for mode in ("L", "H"):
+            for mode in ("L", "H", *modes[len(MODES):]):
                 step(f"{workload}: warm-up {mode} ({warm}s at c={top})")
                 load.wrk(http_target(mode, workload), workload, top, warm, fixtures, nonce())
             cells: dict[tuple, list[dict]] = {}
             for r in range(cfg.rounds):
                 for c in cfg.concurrency:
-                    for mode in MODES:
+                    for mode in modes:
                         cells.setdefault((mode, c), []).append(load.summarize(measure(workload, mode, c, cfg.seconds)))
                         _echo({"workload": workload, "mode": mode, "concurrency": c, "round": r + 1,
                                **cells[(mode, c)][-1]})
             for c in cfg.concurrency:
-                for mode in MODES:
+                for mode in modes:
                     results.append({"workload": workload, "mode": mode, "concurrency": c,
                                     **load.combine(cells[(mode, c)])})
 
@@ -359,7 +364,8 @@ def run(cfg: Config) -> int:
         "machine": machine_info(), "postgres": pg_settings, "background_cpu_pct": background,
         "nice": int(os.environ.get("BENCH_NICE", "0") or 0),
         "versions": {"L (storefront venv)": installed_versions(stack.storefront_venv),
-                     "H (bench http venv)": installed_versions(stack.http_venv)},
+                     "H (bench http venv)": installed_versions(stack.http_venv),
+                     **({"M (monolith venv)": installed_versions(stack.monolith_venv)} if stack.monolith_venv else {})},
         "seed": json.loads((fixtures / "seed.json").read_text()),
         "pooler": "pgbouncer (transaction mode) for L" if bouncer is not None else "none",
         "gunicorn": {"workers": os.environ.get("ACME_WEB_WORKERS", "2 (platform default)"),

@@ -14,7 +14,7 @@ from pathlib import Path
 from acme_stack import proc as stack_proc
 from acme_stack import supervisor
 
-from .stack import BENCH, STOREFRONT, BenchError, Stack, isolated_env
+from .stack import BENCH, ROOT, STOREFRONT, BenchError, Stack, isolated_env
 
 HOST = "127.0.0.1"
 
@@ -75,12 +75,31 @@ def plan(stack: Stack, logs: Path, port_base: int | None, l_env: dict | None = N
                 BENCH / "l_hops", _env(sf_venv, db, "bench-l-hops", "BENCH_PORT", ports["l-hops"], l_env),
                 ports["l-hops"], logs / "l-hops.log"),
     ]
+    if stack.monolith_venv is not None:
+        services.append(monolith(stack, logs, port_base + 3 if port_base else free_port()))
     for name in ("identity", "catalog", "billing", "orders"):
         services.append(Service(
             f"h-{name}", "H", [str(h_venv / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", f"{name}_app:create_app()"],
             BENCH / "http_services", _env(h_venv, db, f"bench-h-{name}", "BENCH_PORT", ports[name], urls),
             ports[name], logs / f"h-{name}.log"))
     return services
+
+
+def monolith(stack: Stack, logs: Path, port: int) -> Service:
+    """M: the all-in-one deployable as `make up SHAPE=monolith` runs it (acme_platform.allinone: storefront,
+    backoffice and fulfillment's consumer in one gunicorn, same worker count), its storefront at /storefront.
+    Every mounted service connects as the storefront's login on the bench database, as L does (the bench
+    database's roles come from the storefront's declarations); the consumer fulfils M's orders in-process,
+    which is part of what this shape costs."""
+    venv = stack.monolith_venv
+    apps = {"storefront": "storefront.app:create_app", "backoffice": "backoffice.app:create_app",
+            "fulfillment": "fulfillment.app:create_app"}
+    env = _env(venv, stack.service_url, "monolith", "MONOLITH_PORT", port, {
+        "ACME_ALLINONE_APPS": ",".join(f"{n}={f}" for n, f in apps.items()),
+        **{f"ACME_ALLINONE_DATABASE_URL_{n.upper()}": stack.service_url for n in apps}})
+    cmd = [str(venv / "bin" / "gunicorn"), "-c", str(ROOT / "deploy" / "monolith" / "gunicorn.conf.py"),
+           "acme_platform.allinone:create_app()"]
+    return Service("monolith", "M", cmd, ROOT, env, port, logs / "monolith.log")
 
 
 def start(services: list[Service], timeout: float = 90) -> None:

@@ -42,6 +42,8 @@ class Stack:
     storefront_venv: Path   # L: the venv `make up` built for the storefront
     http_venv: Path         # H: a venv with the same pinned libraries from the private index
     uv: str
+    # M: the all-in-one deployable's venv (`make up SHAPE=monolith` builds it); None: M is not measured
+    monolith_venv: Path | None = None
 
     @property
     def bench_url(self) -> str:
@@ -153,10 +155,17 @@ def http_venv(log: Path) -> Path:
     return venv
 
 
+def monolith_venv() -> Path | None:
+    """The venv of `make up SHAPE=monolith` (or BENCH_MONOLITH_VENV), if there is one."""
+    venv = Path(os.environ.get("BENCH_MONOLITH_VENV", "") or RUN / "venvs" / "monolith")
+    return venv if (venv / "bin" / "gunicorn").exists() else None
+
+
 def discover(log: Path) -> Stack:
     uv = find_uv()
     return Stack(admin_url=admin_url(), bench_db=os.environ.get("BENCH_DB_NAME", "bench"),
-                 storefront_venv=storefront_venv(), http_venv=http_venv(log), uv=uv)
+                 storefront_venv=storefront_venv(), http_venv=http_venv(log), uv=uv,
+                 monolith_venv=monolith_venv())
 
 
 def installed_versions(venv: Path) -> dict[str, str]:

@@ -9,6 +9,12 @@ function read_lines(path)
   return t
 end
 
+-- The target URL's path is a prefix of every request: "" for a service on its own port, "/storefront"
+-- for the storefront inside the all-in-one deployable (mode M).
+function base()
+  return (wrk.path or "/"):gsub("/+$", "")
+end
+
 local next_id = 0
 function setup(thread)
   next_id = next_id + 1

@@ -12,5 +12,5 @@ end
 
 function request()
   local p = pairs_[math.random(#pairs_)]
-  return wrk.format("GET", "/v1/orders/" .. p[2], { ["Authorization"] = "Bearer " .. p[1] })
+  return wrk.format("GET", base() .. "/v1/orders/" .. p[2], { ["Authorization"] = "Bearer " .. p[1] })
 end

@@ -7,5 +7,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", "/v1/products/" .. skus[math.random(#skus)])
+  return wrk.format("GET", base() .. "/v1/products/" .. skus[math.random(#skus)])
 end

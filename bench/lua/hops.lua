@@ -14,6 +14,6 @@ end
 
 function request()
   local p = pairs_[math.random(#pairs_)]
-  return wrk.format("GET", "/v1/hops/" .. hops .. "?sku=" .. skus[math.random(#skus)] .. "&order=" .. p[2],
+  return wrk.format("GET", base() .. "/v1/hops/" .. hops .. "?sku=" .. skus[math.random(#skus)] .. "&order=" .. p[2],
                     { ["Authorization"] = "Bearer " .. p[1] })
 end

@@ -15,7 +15,7 @@ function request()
   local b = math.random(#skus - 1)
   if b >= a then b = b + 1 end
   local body = '{"items":[{"sku":"' .. skus[a] .. '","quantity":1},{"sku":"' .. skus[b] .. '","quantity":1}]}'
-  return wrk.format("POST", "/v1/orders", {
+  return wrk.format("POST", base() .. "/v1/orders", {
     ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)],
     ["Content-Type"] = "application/json",
     ["Idempotency-Key"] = "bench-" .. nonce .. "-" .. (id or 0) .. "-" .. counter,

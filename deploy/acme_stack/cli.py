@@ -6,6 +6,7 @@ import sys
 
 COMMANDS = {
     "up": "start (or refresh) postgres, the index, published libs, service venvs and services",
+    "dev": "like up, but libs/ and services/ run editable from the working tree and reload on save",
     "down": "stop everything `up` started (data stays in .run/)",
     "status": "show what is running",
     "clean": "down, then remove .run/",
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     for opt in ("--service", "--lib", "--version"):
         parsers["bump"].add_argument(opt, default="")
     parsers["deps"].add_argument("--json", action="store_true", help="machine-readable output")
+    parsers["up"].add_argument("--shape", default="services", help="services (default) or monolith (all in one gunicorn)")
     args = parser.parse_args(argv)
 
     from . import bump, check, deps, release, relock, stack, testrun
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     layout = Layout.for_repo()
     handlers = {
-        "up": stack.up, "down": stack.down, "status": stack.status, "clean": stack.clean,
+        "up": lambda lay: stack.up(lay, shape=args.shape), "dev": lambda lay: stack.up(lay, dev=True), "down": stack.down, "status": stack.status, "clean": stack.clean,
         "check": check.main, "generate": check.generate,
         "publish": stack.publish_only, "relock": relock.relock, "relock-tools": relock.relock_tools,
         "release": lambda lay: release.release(lay, args.lib),

@@ -30,7 +30,8 @@ INDEX_READERS = ("backoffice",)
 
 
 def service_env(venv: Path, svc: projects.Project, database_url: str, port: int,
-                index_url: str = "", pooler_env: dict[str, str] | None = None) -> dict[str, str]:
+                index_url: str = "", pooler_env: dict[str, str] | None = None,
+                extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment contract every service can rely on (documented in deploy/README.md)."""
     spec = projects.service_spec(svc)
     extra = {"ACME_CONSOLE_INDEX_URL": index_url} if index_url and svc.dirname in INDEX_READERS else {}
@@ -47,6 +48,7 @@ def service_env(venv: Path, svc: projects.Project, database_url: str, port: int,
         "ACME_BIND": f"{BIND_HOST}:{port}",
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(extra_env or {}),   # make dev: the reload switch
     })
     return env
 
@@ -86,7 +88,8 @@ def healthy(port: int, path: str) -> bool:
 
 
 def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, database_url: str,
-           timeout: float = 90, index_url: str = "", pooler_env: dict[str, str] | None = None) -> Running:
+           timeout: float = 90, index_url: str = "", pooler_env: dict[str, str] | None = None,
+           extra_env: dict[str, str] | None = None) -> Running:
     spec = projects.service_spec(svc)
     port_env, port = port_for(svc)
     name = svc.dirname
@@ -94,7 +97,7 @@ def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, data
     cwd = (svc.path / spec["cwd"]).resolve()
     cmd = command(venv, svc)
     want = fingerprint.sha256_text(venv_fp, *cmd, str(port), str(cwd), database_url,
-                                   *sorted(f"{k}={v}" for k, v in (pooler_env or {}).items()))
+                                   *sorted(f"{k}={v}" for k, v in {**(pooler_env or {}), **(extra_env or {})}.items()))
     url = f"http://{BIND_HOST}:{port}"
 
     rec = supervisor.load(layout.pids, name)
@@ -108,7 +111,7 @@ def ensure(layout: Layout, svc: projects.Project, venv: Path, venv_fp: str, data
         supervisor.forget(layout.pids, name)
     if proc.port_open(port):
         raise StackError(f"{name}: port {port} is already in use by another program (set {port_env})")
-    env = service_env(venv, svc, database_url, port, index_url, pooler_env)
+    env = service_env(venv, svc, database_url, port, index_url, pooler_env, extra_env)
     check_budget(venv, name, env, log)
     child = supervisor.start(name, cmd, cwd=cwd, env=env, log=log)
     supervisor.save(layout.pids, supervisor.Record(

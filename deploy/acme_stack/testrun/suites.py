@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import pooled_suite, projects
+from .. import pooled_suite, projects, testrun_shapes
 
 
 @dataclass(eq=False)  # identity semantics: suites are tracked in sets
@@ -16,6 +16,7 @@ class Suite:
     project: projects.Project | None = None
     select: list[str] | None = None  # pytest arguments choosing files in `tests` (default: all of it)
     env: dict[str, str] | None = None  # added to the suite's environment (e.g. the pooler switch)
+    shape: str = ""  # "monolith": the e2e files against the all-in-one deployable (testrun_shapes)
 
 
 def selected(suite: Suite) -> bool:
@@ -53,6 +54,7 @@ def after_services(root: Path) -> list[Suite]:
         return [*found, Suite("tests", "e2e", folder, select=drills + e2e)]
     return [*found, Suite("tests:e2e", "e2e", folder, select=e2e),
             pooled_suite.behind_pgbouncer(Suite("tests:e2e-pgbouncer", "e2e", folder, select=e2e)),
+            Suite(testrun_shapes.SUITE, "e2e", folder, select=e2e, shape="monolith"),
             Suite("tests", "e2e", folder, select=drills)]
 
 

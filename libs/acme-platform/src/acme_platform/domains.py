@@ -15,6 +15,7 @@ from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
 
+from .devmode import running_version
 from .roles.declare import Privileges, table
 
 ENTRY_POINT_GROUP = "acme.domains"
@@ -33,10 +34,9 @@ class DomainSpec:
 
     @property
     def version(self) -> str:
-        try:
-            return metadata.version(self.package)
-        except metadata.PackageNotFoundError:
-            return "0+unknown"
+        # An editable install (make dev) reads "1.1.0+dev": the registry and the skew guard must see
+        # that this process runs working-tree code, not the released 1.1.0.
+        return running_version(self.package)
 
     @property
     def migrations_path(self) -> Path:

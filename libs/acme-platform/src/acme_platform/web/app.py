@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import threading
+from importlib import metadata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,7 @@ from flask import Flask, current_app, jsonify, request
 
 from ..config import Settings, load_settings
 from ..db import Database
+from ..devmode import DEV_SUFFIX, announce, editable_packages, warn_pending_migrations
 from ..domains import DomainSpec, installed_domains
 from ..events.listener import ChangeListener
 from ..migrations.runner import pending_revisions
@@ -141,9 +144,17 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
     trusted_proxies()  # a bad ACME_TRUSTED_PROXIES fails the start, not the first login
     specs = installed_domains(domains)
+    # make dev: packages installed editable from the working tree are announced, in the log and /healthz.
+    service_dists = _distributions_of(import_name)
+    dev_packages = editable_packages([s.package for s in specs] + service_dists)
+    if any(d in dev_packages for d in service_dists) and "+" not in settings.service_version:
+        settings = dataclasses.replace(settings, service_version=settings.service_version + DEV_SUFFIX)
+    announce(settings.service_name, dev_packages)
     acme = Platform(settings=settings, database=Database(settings), domains=specs)
     app.extensions[EXTENSION] = acme
     _refuse_incompatible_schema(acme)
+    if dev_packages:
+        _warn_pending_migrations(acme)
     register_error_handlers(app)
     observability.install(app, settings.service_name)
     deadline.install(app, acme.database.engine, deadline_ms=settings.request_deadline_ms,
@@ -181,7 +192,10 @@ def create_app(
 
     @app.get("/healthz")
     def healthz():
-        return jsonify(status="ok", service=settings.service_name, version=settings.service_version)
+        body = dict(status="ok", service=settings.service_name, version=settings.service_version)
+        if dev_packages:
+            body.update(dev=True, dev_packages=dev_packages)
+        return jsonify(body)
 
     @app.get("/readyz")
     def readyz():
@@ -213,6 +227,15 @@ def create_app(
     return app
 
 
+def _distributions_of(import_name: str) -> list[str]:
+    """The installed distribution(s) of the service whose app this is: the ones declaring its access
+    (entry point group `acme.services`) from the app's top-level package. (packages_distributions() cannot
+    say: an editable install's RECORD lists a .pth file, not the package.)"""
+    top = import_name.split(".", 1)[0]
+    return sorted({ep.dist.name for ep in metadata.entry_points(group="acme.services")
+                   if ep.dist is not None and ep.module.split(".", 1)[0] == top})
+
+
 def _lagging_consumers(conn: sa.Connection, acme: Platform) -> list:
     """Consumer groups of this service whose oldest unhandled event is older than the threshold."""
     from ..events.lag import group_lag
@@ -221,6 +244,14 @@ def _lagging_consumers(conn: sa.Connection, acme: Platform) -> list:
     lagging = [lag for group, domains in sorted(acme.consumer_groups.items())
                for lag in group_lag(conn, group, domains) if lag.seconds > limit]
     return sorted(lagging, key=lambda lag: -lag.seconds)
+
+
+def _warn_pending_migrations(acme: Platform) -> None:
+    try:
+        with acme.database.engine.connect() as conn:
+            warn_pending_migrations(acme.settings.service_name, conn, acme.domains)
+    except sa.exc.SQLAlchemyError:
+        pass  # database unreachable: /readyz reports it
 
 
 class IncompatibleSchemaError(RuntimeError):
