@@ -12,7 +12,7 @@ from pathlib import Path
 from .stack import ROOT
 
 sys.path.insert(0, str(ROOT / "deploy"))
-from acme_stack import pooler  # noqa: E402  (stdlib-only)
+from acme_stack import pooler  # stdlib-only
 
 sys.path.remove(str(ROOT / "deploy"))
 

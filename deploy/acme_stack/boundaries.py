@@ -205,7 +205,7 @@ def check_imports(layout: Layout) -> list[Finding]:
         if not m:
             continue
         opens, importer, imported, lines = m.groups()
-        core = cores.get(contract)
+        core = cores.get(contract) if contract else None
         if core is not None:
             # A chain core -> core -> ... -> edge: the finding is the one link that leaves the core.
             message = _core_message(core, importer, imported)

@@ -37,7 +37,7 @@ def check(layout: Layout) -> list[Finding]:
         res = subprocess.run([str(python), __file__, *sorted(src)], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
     except subprocess.TimeoutExpired:
-        raise StackError("the import-circle scan did not finish within 300 s")
+        raise StackError("the import-circle scan did not finish within 300 s") from None
     if res.returncode != 0:
         tail = " | ".join(res.stderr.strip().splitlines()[-3:])
         return [Finding("deploy/acme_stack/cycles.py", 1, f"import-circle scan failed (exit {res.returncode}): {tail}")]

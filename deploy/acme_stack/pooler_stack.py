@@ -46,7 +46,7 @@ def ensure(layout: Layout, service_names: list[str]) -> tuple[str, dict[str, dic
         raise StackError(str(e)) from None
     server = urllib.parse.urlsplit(next(iter(direct.values()))) if direct else None
     bouncer = pooler.Bouncer(pooler.Config(
-        listen_port=port(), server_host=server.hostname if server else "127.0.0.1",
+        listen_port=port(), server_host=(server.hostname if server else None) or "127.0.0.1",
         server_port=(server.port if server else None) or config.env_port("ACME_PG_PORT", config.DEFAULT_PG_PORT),
         workdir=layout.run / "pgbouncer"))
     # One pool per service role, capped at the pool size: a role's requests never take more server

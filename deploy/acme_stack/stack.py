@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import (config, devstaff, devvenvs, fingerprint, index, mirror, monolith, pooler, pooler_stack, postgres,
@@ -152,7 +153,7 @@ def up(layout: Layout, *, dev: bool = False, shape: str = "services") -> int:
 
 
 def _migrate(layout: Layout, targets: list[tuple[str, Path]], database_url: str, ui: Progress,
-             extra: list[str] = ()) -> None:
+             extra: Sequence[str] = ()) -> None:
     if not targets:
         ui.item("nothing to migrate yet")
         return

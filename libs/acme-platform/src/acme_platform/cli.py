@@ -99,7 +99,7 @@ def budget(service: str | None) -> None:
     try:
         with engine.connect() as conn:
             cluster = connection_budget.cluster_budget(conn)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a CLI answers any failure with one line
         raise click.ClickException(f"cannot read the server's budget: {str(exc).strip().splitlines()[0]}") from None
     finally:
         engine.dispose()

@@ -63,12 +63,10 @@ def announce(service: str, packages: dict[str, str]) -> None:
                     extra={"dev": True})
 
 
-def warn_pending_migrations(service: str, conn, specs) -> None:
+def warn_pending_migrations(service: str, missing: dict) -> None:
     """Working-tree code may carry migrations the database lacks: say so at start, with the fix.
-    (Only in make dev; /readyz answers 503 platform.migrations_pending either way.)"""
-    from .migrations.runner import pending_revisions
-
-    missing = pending_revisions(conn, specs)
+    (Only in make dev; /readyz answers 503 platform.migrations_pending either way.) The caller finds
+    them (migrations.runner.pending_revisions): the runner sits above this module, so no import circle."""
     if missing:
         log.warning("%s: migrations of the working tree are not applied (%s): run `make dev` again, or "
                     "`. .run/acme.env && .run/venvs-dev/%s/bin/acmectl migrate`", service,

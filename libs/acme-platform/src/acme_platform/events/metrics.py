@@ -18,7 +18,7 @@ except ImportError:  # the core without the web extra: nobody could scrape the n
         def __init__(self, *args, **kwargs):
             pass
 
-        def labels(self, *values):
+        def labels(self, *_values):
             return self
 
         def inc(self, amount=1):

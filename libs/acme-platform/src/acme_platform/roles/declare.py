@@ -93,7 +93,7 @@ class Privileges:
     (ServiceAccess.capabilities, "<domain>.<capability>"), through a group role of its own."""
     read: tuple = ()
     write: tuple = ()
-    capabilities: tuple = ()   # given as a dict; kept as ((name, grants), ...) so the spec stays hashable
+    capabilities: tuple | dict = ()   # given as a dict; kept as ((name, grants), ...) so the spec stays hashable
 
     def __post_init__(self):
         object.__setattr__(self, "read", _flatten(self.read))

@@ -249,7 +249,7 @@ def _lagging_consumers(conn: sa.Connection, acme: Platform) -> list:
 def _warn_pending_migrations(acme: Platform) -> None:
     try:
         with acme.database.engine.connect() as conn:
-            warn_pending_migrations(acme.settings.service_name, conn, acme.domains)
+            warn_pending_migrations(acme.settings.service_name, pending_revisions(conn, acme.domains))
     except sa.exc.SQLAlchemyError:
         pass  # database unreachable: /readyz reports it
 

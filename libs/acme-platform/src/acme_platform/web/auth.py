@@ -56,7 +56,7 @@ class BearerAuth:
         self._key = f"acme.web.auth.{id(self)}"
         self.scheme = SecurityScheme(name=self.NAME, data=SecuritySchemeData(type="http", scheme="bearer",
                                                                             description=description))
-        self.security = {self.NAME: []}
+        self.security: dict[str, list[str]] = {self.NAME: []}
 
     def authenticate(self, scope: str) -> Principal:
         """The caller of this request, who must hold `scope`."""
