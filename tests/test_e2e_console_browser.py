@@ -78,7 +78,7 @@ def _log_in(page, base: str, email: str, password: str = PASSWORD) -> None:
     page.click("button[type=submit]")
 
 
-def test_console_in_a_real_browser(console_stack, browser, drill, shots, tmp_path, expected_log_errors):
+def test_console_in_a_real_browser(console_stack, browser, drill, shots, tmp_path, expected_log_errors):  # noqa: F811 - `drill` is the imported fixture
     expected_log_errors.append("moved to acme_platform.dead_letters")   # fulfillment says so, as an error
     stack = console_stack
     bo = stack.bo

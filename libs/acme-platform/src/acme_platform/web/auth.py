@@ -58,10 +58,14 @@ class BearerAuth:
                                                                             description=description))
         self.security: dict[str, list[str]] = {self.NAME: []}
 
+    def verifier(self) -> TokenVerifier:
+        """This process's verifier: also for a token that arrives another way (the backoffice console's
+        session cookie), so revocation and caching stay one mechanism."""
+        return platform().per_process(self._key, self._verifier)
+
     def authenticate(self, scope: str) -> Principal:
         """The caller of this request, who must hold `scope`."""
-        verifier = platform().per_process(self._key, self._verifier)
-        return verifier.authenticate(current_uow(), bearer_token(), required_scope=scope)
+        return self.verifier().authenticate(current_uow(), bearer_token(), required_scope=scope)
 
     def required(self, scope: str) -> Callable[[Callable], Callable]:
         """Decorator: authenticate first, then call the view, with `principal=` if it has that parameter.

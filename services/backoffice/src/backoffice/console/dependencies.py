@@ -63,14 +63,14 @@ def _versions_in(html: str, package: str) -> list[str]:
 def index_versions(package: str, index_url: str, *, timeout: float = 3.0) -> list[str]:
     """Every version of `package` on the index (raises OSError when it cannot be read)."""
     parts = urllib.parse.urlsplit(index_url)
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     url = urllib.parse.urlunsplit(parts._replace(netloc=host)).rstrip("/") + f"/{canonicalize_name(package)}/"
     req = urllib.request.Request(url, headers={"Accept": "text/html"})
     if parts.username:
         login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
         req.add_header("Authorization", "Basic " + base64.b64encode(login.encode()).decode())
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:   # noqa: S310 - our own index
+        with urllib.request.urlopen(req, timeout=timeout) as resp:   # our own index (http on loopback, or https)
             return _versions_in(resp.read().decode("utf-8", "replace"), package)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:

@@ -11,10 +11,10 @@ from functools import wraps
 import acme_identity
 from acme_platform import Forbidden, Principal, TooManyRequests, Unauthenticated, audit
 from acme_platform.events.dead_letters import DeadLetterError, discard, parse_id, parse_payload, request_replay
-from acme_platform.web import accepts_forms, client_address, current_uow, platform, problem
+from acme_platform.web import STAFF, accepts_forms, client_address, current_uow, platform, problem
 from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 
-from ..auth import STAFF_SCOPE, require_staff
+from ..auth import AUTH
 from . import graph, reports, session
 
 PAGES = [("platform", "Platform"), ("schemas", "Schemas"), ("dependencies", "Dependencies"),
@@ -23,9 +23,7 @@ REFRESH_SECONDS = 5
 
 
 def _authenticator():
-    from ..auth import _authenticator as shared   # one per process, shared with the bearer API
-
-    return shared()
+    return AUTH.verifier()   # one per process, shared with the bearer API (revocations reach both)
 
 
 def _session_principal() -> Principal | None:
@@ -33,7 +31,7 @@ def _session_principal() -> Principal | None:
     if token is None:
         return None
     try:
-        principal = _authenticator().authenticate(current_uow(), token, required_scope=STAFF_SCOPE)
+        principal = _authenticator().authenticate(current_uow(), token, required_scope=STAFF)
     except (Unauthenticated, Forbidden):
         return None
     g.console_token = token
@@ -110,7 +108,7 @@ def blueprints() -> list[Blueprint]:
             return resp
         except Unauthenticated:
             return _login_again("Email or password is wrong, or this is not a staff account.", 401)
-        principal = _authenticator().authenticate(current_uow(), issued.token, required_scope=STAFF_SCOPE)
+        principal = _authenticator().authenticate(current_uow(), issued.token, required_scope=STAFF)
         _record(principal, "console.login", email, {"client": client_address()})
         resp = redirect(_safe_next() or url_for("console.platform_page"), code=303)
         session.start(resp, issued.token, issued.expires_at)
@@ -192,7 +190,7 @@ def blueprints() -> list[Blueprint]:
     @api.before_request
     def _staff_by_bearer_or_cookie():
         if request.headers.get("Authorization"):
-            require_staff()
+            g.principal = AUTH.authenticate(STAFF)   # 401 without a token, 403 for a customer's
             return None
         if _session_principal() is None:
             return problem(401, "Unauthenticated", "send 'Authorization: Bearer <token>' or log in at /console/login",
