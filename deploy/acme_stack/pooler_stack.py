@@ -38,7 +38,9 @@ def ensure(layout: Layout, service_names: list[str]) -> tuple[str, dict[str, dic
     direct = {name: roles.login_url(layout, name) for name in service_names}
     if choice() == "none":
         stopped = supervisor.stop(layout.pids, pooler.NAME)
-        return ("not used (POOLER=pgbouncer puts PgBouncer in front)" + ("; stopped the one running" if stopped else ""),
+        # "nothing to do" when idle: a second `make up` must say it changed nothing (tests/test_stack.py).
+        return ("stopped the one running (POOLER is not pgbouncer)" if stopped
+                else "not used, nothing to do (POOLER=pgbouncer puts PgBouncer in front)",
                 {name: {"DATABASE_URL": url} for name, url in direct.items()})
     try:
         pooler.binary(install=True)
