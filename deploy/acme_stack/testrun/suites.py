@@ -41,7 +41,15 @@ def after_services(root: Path) -> list[Suite]:
     found = []
     tooling = root / "deploy" / "tests"
     if projects.has_test_files(tooling):
-        found.append(Suite("deploy/tests", "e2e", tooling))
+        # Its clean-clone drills (make up/down, the embedded fallback, make release: minutes each) are a
+        # suite of their own beside the quick ones, as tests/ is split, so one suite timeout never holds both.
+        drills = sorted(p.name for p in tooling.glob("test_*.py") if p.name in _TOOLING_DRILLS)
+        quick = sorted(p.name for p in tooling.glob("test_*.py") if p.name not in _TOOLING_DRILLS)
+        if drills and quick:
+            found += [Suite("deploy/tests:drills", "e2e", tooling, select=drills),
+                      Suite("deploy/tests", "e2e", tooling, select=quick)]
+        else:
+            found.append(Suite("deploy/tests", "e2e", tooling))
     folder = root / "tests"
     if not folder.is_dir():
         return found
@@ -50,6 +58,9 @@ def after_services(root: Path) -> list[Suite]:
     if not e2e or not drills:
         return [*found, Suite("tests", "e2e", folder, select=drills + e2e)]
     return [*found, Suite("tests:e2e", "e2e", folder, select=e2e), Suite("tests", "e2e", folder, select=drills)]
+
+
+_TOOLING_DRILLS = {"test_stack.py", "test_embedded_fallback.py", "test_release.py"}
 
 
 def load_suites(root: Path) -> list[Suite]:
