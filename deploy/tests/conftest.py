@@ -61,7 +61,7 @@ def http_status(url: str, timeout: float = 2.0) -> int:
 
 
 def service_spec(repo_root: Path, name: str) -> dict:
-    return projects.load(repo_root / "services" / name / "pyproject.toml").service
+    return projects.load(repo_root / "services" / name).service
 
 
 def files_of_a_clone(root: Path) -> list[str]:

@@ -14,45 +14,27 @@ def _last(res) -> str:
     return res.stdout.strip().splitlines()[-1]
 
 
-def test_a_planted_ruff_finding_fails_make_check_with_file_line_and_code(tree, tools_venv):
-    # An import nobody uses, in a library: a finding for ruff only (mypy has nothing to say about it).
-    path = "libs/acme-catalog/src/acme_catalog/service.py"
-    line = plant(tree / path, "import json  # planted")
+def test_planted_ruff_findings_and_type_errors_fail_make_check_naming_file_and_line(tree, tools_venv):
+    # One throwaway copy, four plants (each make check run costs a cold mypy pass):
+    # an import nobody uses, at the end of a library module (ruff only: F401, E402), a noqa that suppresses nothing in the orchestrator
+    # (ruff's RUF100: the suppressions in the tree stay real), and a type error in a service and in the
+    # orchestrator (mypy only).
+    lib, orchestrator, service = ("libs/acme-catalog/src/acme_catalog/service.py", "deploy/acme_stack/findings.py",
+                                  "services/storefront/src/storefront/app.py")
+    unused = plant(tree / lib, "import json  # planted")
+    stale = plant(tree / orchestrator, "_PLANTED = 1  # noqa: BLE001")
+    wrong = plant(tree / orchestrator, "_PLANTED_TOO: str = len('x')")
+    typed = plant(tree / service, '_PLANTED: int = "not a number"')
     res = stack_command(tree, tools_venv)
     assert res.returncode != 0, res.stdout
-    assert f"{path}:{line}: ruff: F401 [*] `json` imported but unused" in res.stdout, res.stdout
-    assert "check ruff (ruff.toml): " in res.stdout and "finding(s)" in res.stdout
-    assert _last(res) == "6 passed, 1 failed", res.stdout
-
-
-def test_a_stale_noqa_is_a_finding(tree, tools_venv):
-    # A noqa that suppresses nothing (RUF100): the suppressions in the tree stay real.
-    path = "deploy/acme_stack/findings.py"
-    line = plant(tree / path, "_PLANTED = 1  # noqa: BLE001")
-    res = stack_command(tree, tools_venv)
-    assert res.returncode != 0
-    assert f"{path}:{line}: ruff: RUF100" in res.stdout, res.stdout
-    assert _last(res) == "6 passed, 1 failed", res.stdout
-
-
-def test_a_planted_type_error_fails_make_check_with_file_and_line(tree, tools_venv):
-    # A type error in a service: ruff is fine with it, mypy is not.
-    path = "services/storefront/src/storefront/app.py"
-    line = plant(tree / path, '_PLANTED: int = "not a number"')
-    res = stack_command(tree, tools_venv)
-    assert res.returncode != 0, res.stdout
-    assert re.search(rf"^{re.escape(path)}:{line}: mypy: Incompatible types in assignment .*\[assignment\]$",
+    assert f"{lib}:{unused}: ruff: F401 [*] `json` imported but unused" in res.stdout, res.stdout
+    assert f"{orchestrator}:{stale}: ruff: RUF100" in res.stdout, res.stdout
+    assert "check ruff (ruff.toml): 3 finding(s)" in res.stdout  # F401 and E402 on the import, RUF100
+    assert re.search(rf"^{re.escape(service)}:{typed}: mypy: Incompatible types in assignment .*\[assignment\]$",
                      res.stdout, re.M), res.stdout
-    assert "check mypy (mypy.ini): 1 finding(s)" in res.stdout
-    assert _last(res) == "6 passed, 1 failed", res.stdout
-
-
-def test_a_type_error_in_the_orchestrator_is_found_too(tree, tools_venv):
-    path = "deploy/acme_stack/findings.py"
-    line = plant(tree / path, "_PLANTED: str = len('x')")
-    res = stack_command(tree, tools_venv)
-    assert f"{path}:{line}: mypy: Incompatible types in assignment" in res.stdout, res.stdout
-    assert res.returncode != 0
+    assert f"{orchestrator}:{wrong}: mypy: Incompatible types in assignment" in res.stdout, res.stdout
+    assert "check mypy (mypy.ini): 2 finding(s)" in res.stdout
+    assert _last(res) == "5 passed, 2 failed", res.stdout
 
 
 def test_pre_commit_and_package_ci_must_pin_what_make_check_runs(tree, tools_venv):

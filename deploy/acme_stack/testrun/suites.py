@@ -43,7 +43,15 @@ def after_services(root: Path) -> list[Suite]:
     found = []
     tooling = root / "deploy" / "tests"
     if projects.has_test_files(tooling):
-        found.append(Suite("deploy/tests", "e2e", tooling))
+        # Its clean-clone drills (make up/down, the embedded fallback, make release: minutes each) are a
+        # suite of their own beside the quick ones, as tests/ is split, so one suite timeout never holds both.
+        drills = sorted(p.name for p in tooling.glob("test_*.py") if p.name in _TOOLING_DRILLS)
+        quick = sorted(p.name for p in tooling.glob("test_*.py") if p.name not in _TOOLING_DRILLS)
+        if drills and quick:
+            found += [Suite("deploy/tests:drills", "e2e", tooling, select=drills),
+                      Suite("deploy/tests", "e2e", tooling, select=quick)]
+        else:
+            found.append(Suite("deploy/tests", "e2e", tooling))
     folder = root / "tests"
     if not folder.is_dir():
         return found
@@ -56,6 +64,9 @@ def after_services(root: Path) -> list[Suite]:
             pooled_suite.behind_pgbouncer(Suite("tests:e2e-pgbouncer", "e2e", folder, select=e2e)),
             Suite(testrun_shapes.SUITE, "e2e", folder, select=e2e, shape="monolith"),
             Suite("tests", "e2e", folder, select=drills)]
+
+
+_TOOLING_DRILLS = {"test_stack.py", "test_embedded_fallback.py", "test_release.py"}
 
 
 def load_suites(root: Path) -> list[Suite]:
