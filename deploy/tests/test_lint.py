@@ -34,7 +34,7 @@ def test_planted_ruff_findings_and_type_errors_fail_make_check_naming_file_and_l
                      res.stdout, re.M), res.stdout
     assert f"{orchestrator}:{wrong}: mypy: Incompatible types in assignment" in res.stdout, res.stdout
     assert "check mypy (mypy.ini): 2 finding(s)" in res.stdout
-    assert _last(res) == "5 passed, 2 failed", res.stdout
+    assert _last(res) == "7 passed, 2 failed", res.stdout
 
 
 def test_pre_commit_and_package_ci_must_pin_what_make_check_runs(tree, tools_venv):
@@ -50,7 +50,7 @@ def test_pre_commit_and_package_ci_must_pin_what_make_check_runs(tree, tools_ven
     assert f".pre-commit-config.yaml:{hook_line}: installs another ruff than make check runs: want ruff==0.17.5" \
         in res.stdout, res.stdout
     assert "libs/acme-billing/.github/workflows/ci.yml:1: does not install mypy==2.4.1" in res.stdout, res.stdout
-    assert _last(res) == "6 passed, 1 failed", res.stdout
+    assert _last(res) == "8 passed, 1 failed", res.stdout
 
 
 def test_the_pins_are_the_tools_venvs(repo_root, tools_venv):
