@@ -36,8 +36,10 @@ def floor_fixtures(quiet_stack, tmp_path_factory) -> tuple[Path, dict]:
 
 
 def run_floor(launcher, stack, floor: Path, fixtures: Path, workload: str, *extra: str) -> dict:
-    dsn = launcher.env("storefront", stack.database_url)["DATABASE_URL"].replace("postgresql+psycopg://",
-                                                                                    "postgresql://")
+    # The floor is plain psycopg straight on PostgreSQL (it prepares its statements): behind PgBouncer
+    # (tests:e2e-pgbouncer) it takes the login's direct URL, as bench/run.py's F does.
+    urls = launcher.env("storefront", stack.database_url)
+    dsn = urls.get("DATABASE_DIRECT_URL", urls["DATABASE_URL"]).replace("postgresql+psycopg://", "postgresql://")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PIP_", "UV_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV", "DATABASE_URL")}
     res = subprocess.run(

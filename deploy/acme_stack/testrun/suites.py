@@ -66,7 +66,7 @@ def after_services(root: Path) -> list[Suite]:
             Suite("tests", "e2e", folder, select=drills)]
 
 
-_TOOLING_DRILLS = {"test_stack.py", "test_embedded_fallback.py", "test_release.py"}
+_TOOLING_DRILLS = {"test_stack.py", "test_embedded_fallback.py", "test_release.py", "test_dev_loop.py"}
 
 
 def load_suites(root: Path) -> list[Suite]:
