@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
 import subprocess
 import time
 from pathlib import Path
+
+from acme_stack import debian
+from acme_stack.ui import StackError
 
 from .cpu import Window
 from .stack import BENCH, BenchError
@@ -17,20 +19,10 @@ WRK_TIMEOUT_S = 10   # a slower response is a latency sample, not an error
 
 
 def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if shutil.which("apt-get"):
-        print("bench: installing wrk (Debian package)", flush=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        if not shutil.which("wrk"):
-            subprocess.run(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.STDOUT)
-    found = shutil.which("wrk")
-    if not found:
-        raise BenchError("wrk is not installed and could not be installed: apt-get install wrk")
-    return found
+    try:
+        return debian.ensure_command("wrk", "wrk")
+    except StackError as e:
+        raise BenchError(e.message) from None
 
 
 def wrk_version() -> str:

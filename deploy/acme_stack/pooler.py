@@ -27,6 +27,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import debian
+from .ui import StackError
+
 NAME = "pgbouncer"
 DEBIAN_PACKAGE = "pgbouncer"
 # Not a privilege: PgBouncer refuses to run as root, and the Debian package runs it as `postgres`.
@@ -43,17 +46,12 @@ def binary(install: bool = True) -> Path:
         (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(p, os.X_OK)), None)
     if found:
         return Path(found)
-    if not install or os.geteuid() != 0 or not shutil.which("apt-get"):
+    if not install:
         raise PoolerError("pgbouncer is not installed: apt-get install pgbouncer (POOLER=pgbouncer needs it)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "install", "-y", "-q", "--no-install-recommends", DEBIAN_PACKAGE],
-                ["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "--no-install-recommends", DEBIAN_PACKAGE]):
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        if res.returncode == 0 and cmd[1] == "install":
-            break
-    else:
-        raise PoolerError("apt-get install pgbouncer failed: " + (res.stderr or res.stdout).strip().splitlines()[-1])
+    try:
+        debian.install(DEBIAN_PACKAGE, recommends=False)
+    except StackError as e:
+        raise PoolerError(f"{e.message} (POOLER=pgbouncer needs it)") from None
     # The package enables a system-wide pgbouncer on 127.0.0.1:6432 with its own config; ours is separate.
     return binary(install=False)
 
