@@ -114,9 +114,11 @@ class Launcher:
         _running.append(svc)
         return svc
 
-    def spawn_monolith(self, names: list[str], database_url: str) -> dict[str, RunningService]:
+    def spawn_monolith(self, names: list[str], database_url: str,
+                       extra: dict[str, str] | None = None) -> dict[str, RunningService]:
         """The all-in-one deployable (ACME_E2E_SHAPE=monolith): ONE gunicorn serving `names` by path prefix,
-        built by `make test` like `make up SHAPE=monolith` builds it; each service keeps its own login."""
+        built by `make test` like `make up SHAPE=monolith` builds it; each service keeps its own login.
+        `extra`: the services' own variables, in the one process they share (e.g. the console's index URL)."""
         venv = Path(os.environ["ACME_TEST_MONOLITH_VENV"])
         port = free_port()
         first = names[0]
@@ -124,6 +126,7 @@ class Launcher:
         for var in [k for k in env if k.endswith("_PORT")] + ["DATABASE_URL"]:
             env.pop(var, None)
         env.update({
+            **(extra or {}),
             "ACME_SERVICE_NAME": "monolith", "MONOLITH_PORT": str(port),
             "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "ACME_ALLINONE_APPS": ",".join(
@@ -240,7 +243,8 @@ def build_stack(launcher: Launcher, database_url: str, *, fulfillment: bool,
         cli = pool.submit(create_staff_with_cli, launcher, database_url, email)
         names = ["storefront", "backoffice"] + (["fulfillment"] if fulfillment else [])
         if SHAPE == "monolith":
-            services = launcher.spawn_monolith(names, database_url)
+            services = launcher.spawn_monolith(
+                names, database_url, {k: v for name in names for k, v in (env or {}).get(name, {}).items()})
         else:
             services = {name: launcher.spawn(name, database_url, (env or {}).get(name)) for name in names}
         res = cli.result()

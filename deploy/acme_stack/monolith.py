@@ -76,8 +76,13 @@ def app_factory(svc: projects.Project) -> str:
     return target.removesuffix("()")
 
 
-def env(venv: Path, svcs: list[projects.Project], logins: dict[str, str], port: int) -> dict[str, str]:
+def env(venv: Path, svcs: list[projects.Project], logins: dict[str, str], port: int,
+        index_url: str = "") -> dict[str, str]:
     extra = {
+        # The backoffice console's Dependencies page reads the index, as in the separate shape
+        # (services.INDEX_READERS); in one process every mounted service sees the variable.
+        **({"ACME_CONSOLE_INDEX_URL": index_url}
+           if index_url and any(s.dirname in services.INDEX_READERS for s in svcs) else {}),
         "ACME_SERVICE_NAME": NAME,
         "ACME_ALLINONE_APPS": ",".join(f"{s.dirname}={app_factory(s)}" for s in svcs),
         PORT_ENV: str(port),
@@ -102,10 +107,10 @@ def healthy(port: int, svcs: list[projects.Project]) -> bool:
 
 
 def ensure(layout: Layout, svcs: list[projects.Project], venv: Path, venv_fp: str, logins: dict[str, str],
-           timeout: float = 120) -> services.Running:
+           timeout: float = 120, index_url: str = "") -> services.Running:
     port = config.env_port(PORT_ENV, DEFAULT_PORT)
     cmd = command(venv)
-    run_env = env(venv, svcs, logins, port)
+    run_env = env(venv, svcs, logins, port, index_url)
     want = fingerprint.sha256_text(venv_fp, *cmd, str(port), *sorted(f"{k}={v}" for k, v in run_env.items()
                                                                     if k.startswith("ACME_")))
     url = f"http://{BIND_HOST}:{port}"

@@ -130,7 +130,8 @@ def up(layout: Layout, *, dev: bool = False, shape: str = "services") -> int:
     running = []
     if shape == "monolith" and svcs:
         r = monolith.ensure(layout, svcs, service_venvs[svcs[0].dirname], venv_fps[monolith.NAME],
-                            {svc.dirname: roles.login_url(layout, svc.dirname) for svc in svcs})
+                            {svc.dirname: roles.login_url(layout, svc.dirname) for svc in svcs},
+                            index_url=idx.simple_url_with_auth())
         ui.item(f"{r.name} ({', '.join(s.dirname for s in svcs)} in one gunicorn): {r.status} "
                 f"({', '.join(f'{r.url}/{s.dirname}' for s in svcs)})")
         running.append(r)
