@@ -156,3 +156,33 @@ def installed_services() -> dict[str, ServiceAccess]:
             raise DeclarationError(f"entry point {ep.name!r} in {SERVICE_ENTRY_POINT_GROUP} is not a ServiceAccess")
         found[access.service] = access
     return found
+
+
+def service_reach(service: str) -> set[str] | None:
+    """The distributions (canonical names) a service's own distribution pulls in, transitively: the domains
+    its login may be granted. In the service's own venv that is every installed domain; in an environment
+    holding several services (the all-in-one) it keeps each service to what its own venv would hold.
+    None when no installed distribution declares `service` (e.g. a declaration built by hand in a test)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    root = next((ep.dist.name for ep in metadata.entry_points(group=SERVICE_ENTRY_POINT_GROUP)
+                 if ep.name == service and ep.dist is not None), None)
+    if root is None:
+        return None
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requirements = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requirements:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen

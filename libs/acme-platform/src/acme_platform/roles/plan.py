@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..domains import PLATFORM_DOMAIN, DomainSpec
 from . import catalog
 from .catalog import PUBLIC, Acl
-from .declare import NO_PRIVILEGES, DeclarationError, Privileges, ServiceAccess
+from .declare import NO_PRIVILEGES, DeclarationError, Privileges, ServiceAccess, service_reach
 from .names import RoleNames, quote
 
 COMMENT_TAG = "acme-service:"
@@ -73,6 +73,17 @@ def parse_comment(comment: str | None) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def specs_within_reach(access: ServiceAccess, specs: list[DomainSpec]) -> list[DomainSpec]:
+    """The installed domains this service's own distribution requires (declare.service_reach): several
+    services installed together (the all-in-one) must not widen each other's grants."""
+    reach = service_reach(access.service)
+    if reach is None:
+        return specs
+    from packaging.utils import canonicalize_name
+
+    return [s for s in specs if s.name == PLATFORM_DOMAIN.name or canonicalize_name(s.package) in reach]
+
+
 def service_modes(access: ServiceAccess, specs: list[DomainSpec]) -> dict[str, str]:
     """{schema: "read" | "write"} for every installed domain; the platform's schema is always written
     (instance registry, consumer offsets)."""
@@ -110,8 +121,9 @@ class Planner:
                             "partial": True}
         managed = set()
         for access in self.services:
-            modes = service_modes(access, self.specs)
-            caps = service_capabilities(access, self.specs, n)
+            specs = specs_within_reach(access, self.specs)
+            modes = service_modes(access, specs)
+            caps = service_capabilities(access, specs, n)
             role = n.service(access.service)
             managed.add(role)
             want[role] = {"login": True, "limit": access.connection_limit,
