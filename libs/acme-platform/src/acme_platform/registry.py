@@ -17,6 +17,7 @@ instance live (blocked), or the instance finds the contract applied (it refuses 
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from .migrations.runner import script_heads
 from .migrations.skew import compatibility_problems
 
 __all__ = ["COMPATIBILITY_LOCK_KEY", "LiveInstance", "live_instances", "InstanceRegistration",
-           "heartbeat_interval", "stale_after"]
+           "heartbeat_interval", "instance_host", "stale_after"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,29 @@ def stale_after() -> float:
     return float(os.environ.get("ACME_INSTANCE_STALE_AFTER", DEFAULT_STALE_AFTER_SECONDS))
 
 
+def instance_host(environ: dict[str, str] | None = None) -> str:
+    """Which host this instance runs on, as the registry (and `acmectl status`) shows it.
+
+    `ACME_INSTANCE_HOST` when set; else the address the service binds to (`ACME_BIND_HOST`) when it names
+    one host (not loopback, not a wildcard); else the hostname. The hostname alone is not enough: every
+    network namespace, and often every container of one pod, shares it, while the bind address is what
+    the load balancer and the operator know the instance by.
+    """
+    env = os.environ if environ is None else environ
+    explicit = env.get("ACME_INSTANCE_HOST", "").strip()
+    if explicit:
+        return explicit
+    bind = env.get("ACME_BIND_HOST", "").strip()
+    if bind and bind != "localhost":
+        try:
+            address = ipaddress.ip_address(bind.strip("[]"))
+        except ValueError:
+            return bind   # a host name the service binds to names that host
+        if not (address.is_loopback or address.is_unspecified):
+            return str(address)
+    return socket.gethostname()
+
+
 class InstanceRegistration:
     def __init__(self, database: Database, *, service: str, service_version: str, domains: list[DomainSpec],
                  on_incompatible: Callable[[list[str]], None] | None = None):
@@ -61,6 +85,7 @@ class InstanceRegistration:
         self.packages = {spec.package: spec.version for spec in domains}
         self.heads = {spec.name: list(script_heads(spec)) for spec in domains}
         self.git_sha = os.environ.get("ACME_GIT_SHA") or None
+        self.host = instance_host()
         self.stale_after = max(stale_after(), 2 * heartbeat_interval())
         self.domains = list(domains)
         self.on_incompatible = on_incompatible
@@ -102,7 +127,7 @@ class InstanceRegistration:
                         "stale_after_seconds, packages, heads, git_sha) VALUES (%(id)s, %(svc)s, %(ver)s, %(host)s, "
                         "%(pid)s, %(stale)s, %(pk)s::jsonb, %(hd)s::jsonb, %(sha)s)",
                         {"id": self.instance_id, "svc": self.service, "ver": self.service_version,
-                         "host": socket.gethostname(), "pid": os.getpid(), "stale": self.stale_after,
+                         "host": self.host, "pid": os.getpid(), "stale": self.stale_after,
                          "pk": json.dumps(self.packages), "hd": json.dumps(self.heads), "sha": self.git_sha},
                     )
             return True

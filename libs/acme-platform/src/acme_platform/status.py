@@ -15,7 +15,7 @@ from .config import to_sqlalchemy_url
 from .domains import installed_domains
 from .migrations.runner import alembic_config, db_heads, pending_revisions, script_heads
 from .migrations.skew import LEDGER, blockers, policy_of, required_minimum
-from .instances import live_instances
+from .instances import live_instances, stale_instances
 
 
 def _v(text: str) -> Version:
@@ -36,6 +36,7 @@ def collect_status(database_url: str) -> dict:
         with engine.connect() as conn:
             server_version = conn.exec_driver_sql("SHOW server_version").scalar()
             instances = live_instances(conn)
+            stale = stale_instances(conn)
             installed, database, skew = [], {}, []
             for spec in specs:
                 heads = db_heads(conn, spec)
@@ -100,6 +101,12 @@ def collect_status(database_url: str) -> dict:
             "heartbeat_age_s": round((now - i.heartbeat_at).total_seconds(), 1),
             "packages": i.packages, "heads": i.heads, "git_sha": i.git_sha,
         } for i in instances],
+        # Registered but past their heartbeat window: died without deregistering (newest first, at most 20).
+        "stale_instances": [{
+            "service": i.service, "service_version": i.service_version, "host": i.host, "pid": i.pid,
+            "instance_id": i.instance_id, "heartbeat_age_s": round((now - i.heartbeat_at).total_seconds(), 1),
+            "state": "stale",
+        } for i in stale],
         "skew": skew,
     }
 
@@ -141,6 +148,10 @@ def render_text(report: dict) -> str:
     for i in report["instances"]:
         libs = " ".join(f"{p}={v}" for p, v in sorted(i["packages"].items()))
         lines.append(f"  {i['service']:<12} {i['host']}:{i['pid']:<7} beat {i['heartbeat_age_s']}s ago  {libs}")
+    if report.get("stale_instances"):
+        lines += ["", "STALE INSTANCES (no heartbeat within their window: died without deregistering)"]
+        lines += [f"  {i['service']:<12} {i['host']}:{i['pid']:<7} stale, last beat {i['heartbeat_age_s']}s ago"
+                  for i in report["stale_instances"]]
     lines += ["", "SCHEMA LEDGER (required minimum library version)"]
     for schema, info in report["database"].items():
         last = info["ledger"][-1] if info["ledger"] else None
@@ -166,6 +177,11 @@ def render_html(report: dict) -> str:
         f"<tr><td>{e(i['service'])}</td><td>{e(i['host'])}:{i['pid']}</td><td>{i['heartbeat_age_s']}s</td>"
         f"<td>{e(', '.join(f'{p} {v}' for p, v in sorted(i['packages'].items())))}</td></tr>"
         for i in report["instances"]) or "<tr><td colspan=4>no live instances</td></tr>"
+    stale = "".join(
+        f"<tr><td>{e(i['service'])}</td><td>{e(i['host'])}:{i['pid']}</td><td>stale, {i['heartbeat_age_s']}s</td></tr>"
+        for i in report.get("stale_instances", []))
+    stale_table = (f"<h2>Stale instances</h2><table><tr><th>service</th><th>host:pid</th><th>last heartbeat</th></tr>"
+                   f"{stale}</table>") if stale else ""
     schemas = "".join(
         f"<tr><td>{e(s)}</td><td>{e(info['ledger'][-1]['revision']) if info['ledger'] else '-'}</td>"
         f"<td>{len(info['ledger'])}</td><td>{e(info['required_minimum'] or 'any')}</td></tr>"
@@ -176,5 +192,6 @@ def render_html(report: dict) -> str:
 td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}.skew li{{color:#a00}}</style></head><body>
 <h1>Platform status</h1>
 <h2>Live instances</h2><table><tr><th>service</th><th>host:pid</th><th>heartbeat</th><th>libraries</th></tr>{rows}</table>
+{stale_table}
 <h2>Schemas</h2><table><tr><th>schema</th><th>last revision</th><th>revisions</th><th>requires library &ge;</th></tr>{schemas}</table>
 <h2>Skew</h2><ul class="skew">{skew}</ul></body></html>"""

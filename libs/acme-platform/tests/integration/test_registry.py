@@ -1,6 +1,7 @@
 """The instance registry under failure: heartbeats survive a starved request pool; a registering instance
 and a contract migration exclude each other; an instance that could not check at start checks when it first
 registers and stops serving if a contract it cannot work with was applied meanwhile."""
+import os
 import threading
 import time
 
@@ -164,3 +165,30 @@ def test_an_instance_that_could_not_check_at_start_stops_serving_once_it_finds_a
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
             conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_the_registry_shows_the_bound_host_and_a_dead_instance_as_stale(domain_on_path, make_database,
+                                                                         fast_heartbeats, monkeypatch):
+    from acme_platform.status import collect_status, render_text
+
+    _, url = fresh(domain_on_path, make_database, {"a.py": EXPAND_1}, version="1.0.0")
+    run(url)
+    monkeypatch.setenv("ACME_BIND_HOST", "10.61.7.11")     # what a service on another host binds to
+    db = Database(Settings(database_url=url, service_name="onhost"))
+    reg = InstanceRegistration(db, service="onhost", service_version="1", domains=[_testdom_spec()]).start()
+    try:
+        report = collect_status(url)
+        assert [(i["service"], i["host"]) for i in report["instances"]] == [("onhost", "10.61.7.11")]
+        assert report["stale_instances"] == []
+        # It dies without deregistering (kill -9): its heartbeats stop, its row stays.
+        reg._stop.set()
+        poll(lambda: not collect_status(url)["instances"], 5, "the dead instance leaves the live ones")
+        report = collect_status(url)
+        assert [(i["service"], i["host"], i["state"]) for i in report["stale_instances"]] == [
+            ("onhost", "10.61.7.11", "stale")]
+        assert "STALE INSTANCES" in render_text(report)
+        assert f"onhost       10.61.7.11:{os.getpid()}" in render_text(report)
+    finally:
+        reg.deregister()
+        db.dispose()
+    assert collect_status(url)["stale_instances"] == [], "a deregistered instance is gone, not stale"
