@@ -24,6 +24,7 @@ help:
 	@echo "make release      LIB=acme-<domain>: tests, version/changelog, semver + migration gates, build, upload"
 	@echo "make bump         SERVICE=<name> LIB=acme-<domain> VERSION=<v>: pin a published version, re-lock"
 	@echo "make deps         which service pins which library version, what is newer on the index (JSON=1)"
+	@echo "make drill-multihost  the multi-host drill alone: 5 network namespaces, HAProxy, an app host killed under load (root)"
 	@echo "make manifests    render + validate deploy/k8s offline, hadolint every Dockerfile (tools venv)"
 	@echo "make bench        L vs H vs F benchmark into bench/results/ (needs make up; < 10 min)"
 	@echo "make bench-quick  the same in < 2 min"
@@ -56,6 +57,11 @@ bench:
 
 bench-quick:
 	@$(PYTHON) bench/run.py --quick
+
+# The multi-host drill alone (tests/test_multihost_drill.py, deploy/README.md): network namespaces, HAProxy; root.
+.PHONY: drill-multihost
+drill-multihost:
+	@ACME_TEST_FILES=test_multihost_drill.py $(STACK) test
 
 # Cluster manifests (deploy/k8s/README.md): offline render + validation with the tools venv's pinned tools.
 .PHONY: manifests

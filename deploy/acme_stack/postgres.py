@@ -1,6 +1,7 @@
 """A private PostgreSQL cluster under <run>/postgres, or a check of an external DATABASE_URL.
 
-The cluster listens on 127.0.0.1 only, uses scram-sha-256 for every connection and a generated
+The cluster listens on 127.0.0.1 only (a drill's database host: its own address, and pg_hba admits its
+subnet), uses scram-sha-256 for every connection and a generated
 superuser password kept in <run>/postgres/credentials (mode 600). Postgres refuses to run as root,
 so when we are root every server-side command runs as the OS user `postgres` via runuser.
 Which binaries (the system's or the embedded wheel's) is pgserver.py's job.
@@ -117,11 +118,20 @@ def write_secret(path: Path, text: str) -> None:
 
 
 class Cluster:
-    def __init__(self, layout: Layout, port: int, *, throwaway: bool = False, existing: bool = False):
-        """existing=True (stop, status): drive the cluster with the binaries that last started it."""
+    def __init__(self, layout: Layout, port: int, *, throwaway: bool = False, existing: bool = False,
+                 listen: str = "127.0.0.1", clients: str | None = None, wrap: tuple[str, ...] = ()):
+        """existing=True (stop, status): drive the cluster with the binaries that last started it.
+
+        For a host of the multi-host drill (deploy/acme_stack/netns.py): `listen` is the host's address,
+        `clients` the network pg_hba admits (scram-sha-256), and `wrap` the command prefix that runs a
+        command on that host (`ip netns exec <namespace>`): every server command and the database check go
+        through it."""
         self.layout = layout
         self.port = port
         self.throwaway = throwaway
+        self.listen = listen
+        self.clients = clients
+        self.wrap = list(wrap)
         self.base = layout.postgres
         self.data = self.base / "data"
         self.sock = self.base / "sock"
@@ -133,7 +143,8 @@ class Cluster:
             made_by = None  # a record left from an earlier cluster
         self.server = (existing and made_by) or pgserver.choose(layout, made_by)
         self.bindir = self.server.bindir
-        self.prefix, self.uid, self.gid = _as_server_user()
+        prefix, self.uid, self.gid = _as_server_user()
+        self.prefix = [*self.wrap, *prefix]
 
     # -- helpers -------------------------------------------------------------------------------
     def _server_cmd(self, name: str, *args) -> list:
@@ -158,7 +169,7 @@ class Cluster:
         return read_credentials(self.credentials)["ACME_PG_PASSWORD"]
 
     def info(self) -> Postgres:
-        return Postgres(host="127.0.0.1", port=self.port, user=PG_SUPERUSER, password=self.password(),
+        return Postgres(host=self.listen, port=self.port, user=PG_SUPERUSER, password=self.password(),
                         database=PG_DATABASE, data_dir=self.data, log=self.log, credentials=self.credentials,
                         server=self.server.describe())
 
@@ -228,7 +239,7 @@ class Cluster:
     def _conf(self) -> str:
         sock = str(self.sock) if len(str(self.sock)) <= _MAX_SOCKET_DIR else ""
         lines = [
-            "listen_addresses = '127.0.0.1'",
+            f"listen_addresses = '{self.listen}'",
             f"port = {self.port}",
             f"unix_socket_directories = '{sock}'",
             # Three services with pooled connections plus migrations and tests: 100 is tight.
@@ -245,11 +256,24 @@ class Cluster:
     def _write_conf(self) -> bool:
         conf = self.data / "acme.conf"
         want = self._conf()
+        hba_changed = self._admit_clients()
         if conf.exists() and conf.read_text() == want:
-            return False
+            return hba_changed
         conf.write_text(want)
         if self.uid is not None:
             self._chown(conf)
+        return True
+
+    def _admit_clients(self) -> bool:
+        """The `clients` network may log in with a password (scram), as loopback may; True if added."""
+        if not self.clients:
+            return False
+        hba = self.data / "pg_hba.conf"
+        line = f"host all all {self.clients} scram-sha-256"
+        if line in hba.read_text().splitlines():
+            return False
+        with open(hba, "a") as fh:
+            fh.write(f"# added by deploy/acme_stack/postgres.py: the drill's subnet\n{line}\n")
         return True
 
     def ensure(self) -> str:
@@ -277,7 +301,7 @@ class Cluster:
             running = False
             status.append("restarted for new settings")
         if not running:
-            if proc.port_open(self.port):
+            if not self.wrap and proc.port_open(self.port):
                 raise StackError(f"port {self.port} is already in use by another program "
                                  f"(set ACME_PG_PORT to another port)")
             if not self.log.exists():
@@ -287,12 +311,12 @@ class Cluster:
                 os.chmod(self.layout.logs, 0o755)
             try:
                 self._run("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-s",
-                          what=f"starting PostgreSQL on 127.0.0.1:{self.port}")
+                          what=f"starting PostgreSQL on {self.listen}:{self.port}")
             except StackError as e:
                 raise StackError(e.message, self.log, detail=tail(self.log)) from None
             if "restarted for new settings" not in status:
                 status.append("started")
-        create_database(self.layout, self.info().url("postgres"), PG_DATABASE, self.setup_log)
+        create_database(self.layout, self.info().url("postgres"), PG_DATABASE, self.setup_log, wrap=self.wrap)
         return ", ".join(status) or "already up, nothing to do"
 
     def _check_major(self) -> None:
@@ -316,10 +340,11 @@ class Cluster:
         return True
 
 
-def create_database(layout: Layout, admin_url: str, name: str, log: Path) -> str:
-    """Connects with the superuser URL and creates `name` if missing (idempotent); returns the server version."""
+def create_database(layout: Layout, admin_url: str, name: str, log: Path, wrap: list[str] | None = None) -> str:
+    """Connects with the superuser URL and creates `name` if missing (idempotent); returns the server version.
+    `wrap`: the command prefix that runs it on the database's host (a drill's network namespace)."""
     env = proc.isolated_env({"ACME_PG_URL": admin_url, "ACME_PG_CREATE": name})
-    res = proc.capture([tools.python(layout), "-c", _ENSURE_DB], env=env, timeout=60)
+    res = proc.capture([*(wrap or []), tools.python(layout), "-c", _ENSURE_DB], env=env, timeout=60)
     if res.returncode != 0:
         with open(log, "a") as fh:
             fh.write(res.stdout + res.stderr)

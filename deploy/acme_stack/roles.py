@@ -10,6 +10,7 @@ their own logins: nothing after this step connects as the superuser.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from . import proc
 from .config import Layout
@@ -22,13 +23,14 @@ def secrets_dir(layout: Layout) -> Path:
     return layout.postgres / "roles"
 
 
-def apply(layout: Layout, targets: list[tuple[str, Path]], admin_url: str) -> list[str]:
+def apply(layout: Layout, targets: list[tuple[str, Path]], admin_url: str, wrap: Sequence[str] = ()) -> list[str]:
+    """`wrap`: the command prefix that runs acmectl where the database is reachable (a drill's host)."""
     log = layout.log("roles")
     done = []
     for name, venv in targets:
         acmectl = venv / "bin" / "acmectl"
         env = proc.isolated_env({"ACME_ADMIN_DATABASE_URL": admin_url, "VIRTUAL_ENV": str(venv)})
-        proc.run([acmectl, "roles", "apply", "--secrets", secrets_dir(layout)], log=log,
+        proc.run([*wrap, acmectl, "roles", "apply", "--secrets", secrets_dir(layout)], log=log,
                  what=f"acmectl roles apply ({name})", env=env, timeout=300)
         # apply runs every time (it is idempotent and also repairs drift); its last line counts the steps.
         summary = [line for line in log.read_text().splitlines() if line.startswith("roles: ")][-1:]

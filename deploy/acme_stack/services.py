@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from . import config, fingerprint, proc, projects, supervisor
 from .config import BIND_HOST, Layout
@@ -61,12 +62,13 @@ def command(venv: Path, svc: projects.Project) -> list[str]:
     return cmd
 
 
-def migrate(venv: Path, database_url: str, log: Path, label: str) -> None:
+def migrate(venv: Path, database_url: str, log: Path, label: str, wrap: Sequence[str] = ()) -> None:
+    """`acmectl migrate` as the login of `database_url`; `wrap` runs it on a drill's host (netns.Host.wrap)."""
     acmectl = venv / "bin" / "acmectl"
     if not acmectl.exists():
         raise StackError(f"{label}: {acmectl} does not exist (acme-platform provides the acmectl command)", log)
     env = proc.isolated_env({"DATABASE_URL": database_url, "VIRTUAL_ENV": str(venv)})
-    proc.run([acmectl, "migrate"], log=log, what=f"acmectl migrate ({label})", env=env, timeout=600)
+    proc.run([*wrap, acmectl, "migrate"], log=log, what=f"acmectl migrate ({label})", env=env, timeout=600)
 
 
 def check_budget(venv: Path, name: str, env: dict[str, str], log: Path) -> None:

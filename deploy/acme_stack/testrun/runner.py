@@ -74,7 +74,7 @@ class Runner:
                               seconds=time.monotonic() - started, output=tail(install_log, 40))
         rc = self.tracker.run(
             [venvs.py(venv), "-m", "pytest",
-             *([os.path.relpath(suite.tests / f, cwd) for f in suite.select] if suite.select
+             *([os.path.relpath(suite.tests / f, cwd) for f in files] if (files := suites.files_to_run(suite))
                else [os.path.relpath(suite.tests, cwd)]),
              "-q", "-p", "no:cacheprovider",
              f"--junitxml={junit}", *extra_args],

@@ -21,9 +21,23 @@ class Suite:
 
 def selected(suite: Suite) -> bool:
     """ACME_TEST_SUITES=tests,libs/acme-catalog runs only those suites (for a quick loop while
-    working on them); `make test` without it runs everything."""
+    working on them); ACME_TEST_FILES=test_multihost_drill.py only the suites that list one of those files
+    (`make drill-multihost`); `make test` without them runs everything."""
+    files = wanted_files()
+    if files and not files.intersection(suite.select or ()):
+        return False
     wanted = [w.strip() for w in os.environ.get("ACME_TEST_SUITES", "").split(",") if w.strip()]
     return not wanted or any(suite.name == w or suite.name.startswith(w + ":") for w in wanted)
+
+
+def wanted_files() -> set[str]:
+    return {f.strip() for f in os.environ.get("ACME_TEST_FILES", "").split(",") if f.strip()}
+
+
+def files_to_run(suite: Suite) -> list[str] | None:
+    """The files of `suite` pytest runs (None: its whole folder); ACME_TEST_FILES narrows them."""
+    files = wanted_files()
+    return [f for f in suite.select if not files or f in files] if suite.select else None
 
 
 def package_suites(root: Path) -> list[Suite]:
