@@ -22,10 +22,12 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,7 @@ class Drill:
         self.logs = work / "logs"
         self.logs.mkdir()
         self.env_of: dict[str, dict[str, str]] = {}
+        self.children: list[tuple[str, str, int, subprocess.Popen]] = []   # (host, service, port, process)
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
@@ -129,7 +132,7 @@ class Drill:
         self.env_of[name] = env
         child = self.net.spawn(host, services.command(venv, svc), log=self.log(f"{host}-{name}"), env=env,
                                cwd=(svc.path / spec["cwd"]).resolve())
-        self.children = [*getattr(self, "children", []), (host, name, port, child)]
+        self.children.append((host, name, port, child))
 
     def wait_listening(self, timeout: float = 90) -> None:
         for host, name, port, child in self.children:
@@ -273,10 +276,12 @@ def _drill(d: Drill, capsys) -> None:
         return int(rows[0][0]) if rows[0][0] == rows[0][1] else None
 
     fulfilled = _bounded(all_fulfilled, FULFIL_WITHIN, "every acknowledged order fulfilled", interval=0.5)
+    causes = dict(Counter(e for o in orders for e in o["errors"]))   # what made the client retry
     with capsys.disabled():
         print(f"\nmultihost drill: {len(acked)} orders acknowledged, {len(present)} present, {fulfilled} fulfilled; "
               f"balancer moved {moved:.2f}s after the kill (bound {lb.detection_bound():.2f}s + {MOVE_SLACK:.0f}s); "
               f"app2 shown stale by an acmectl status started {stale_after:.1f}s after it (window {STALE_AFTER:.0f}s "
               f"+ {HEARTBEAT_INTERVAL:.0f}s beat); "
-              f"{len(retried)} orders retried with their key; {len(killed)} processes killed; "
+              f"{len(retried)} orders retried with their key (after {causes}); "
+              f"{len(killed)} processes killed; "
               f"{time.monotonic() - t0:.0f}s in all", flush=True)
