@@ -169,7 +169,7 @@ def test_an_instance_that_could_not_check_at_start_stops_serving_once_it_finds_a
 
 def test_the_registry_shows_the_bound_host_and_a_dead_instance_as_stale(domain_on_path, make_database,
                                                                          fast_heartbeats, monkeypatch):
-    from acme_platform.status import collect_status, render_text
+    from acme_platform.status import collect_status, render_html, render_text
 
     _, url = fresh(domain_on_path, make_database, {"a.py": EXPAND_1}, version="1.0.0")
     run(url)
@@ -188,6 +188,8 @@ def test_the_registry_shows_the_bound_host_and_a_dead_instance_as_stale(domain_o
             ("onhost", "10.61.7.11", "stale")]
         assert "STALE INSTANCES" in render_text(report)
         assert f"onhost       10.61.7.11:{os.getpid()}" in render_text(report)
+        assert "<h2>Stale instances</h2>" in render_html(report)    # the backoffice's /status page
+        assert f"<td>10.61.7.11:{os.getpid()}</td><td>stale," in render_html(report)
     finally:
         reg.deregister()
         db.dispose()
