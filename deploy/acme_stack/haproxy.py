@@ -42,7 +42,9 @@ class Config:
     inter_ms: int = 500        # one check per server every inter
     fall: int = 2              # failed checks in a row that take a server out
     rise: int = 2              # good checks in a row that bring it back
-    check_timeout_ms: int = 400   # a check that takes longer failed (< inter: one check at a time)
+    # A check that takes longer failed. Generous: a saturated host answers /readyz in a second, and a server
+    # taken out for being slow, not dead, is an outage of our own making. A dead host refuses at once anyway.
+    check_timeout_ms: int = 2000
     connect_timeout_ms: int = 1000
     request_timeout_s: int = 30
     retries: int = 3
@@ -78,6 +80,10 @@ class Config:
             # A connection refused by a dead server is tried again, the last time on another server.
             f"    retries {self.retries}\n"
             "    option redispatch 1\n"
+            # No server left: the platform's own overload answer, problem+json with Retry-After, not an HTML page.
+            "    http-error status 503 content-type application/problem+json string "
+            "'{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,"
+            "\"detail\":\"no instance is available\"}' hdr Retry-After 1\n"
             + extra +
             "frontend service\n"
             f"    bind {self.listen}\n"

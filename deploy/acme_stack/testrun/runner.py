@@ -46,7 +46,7 @@ class Runner:
         slug = suite.name.replace("/", "_")
         install_log, test_log, junit = logs / f"{slug}.install.log", logs / f"{slug}.log", logs / f"{slug}.xml"
         if suite.kind == "lib" and not suites.selected(suite):
-            return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES)", seconds=time.monotonic() - started)
+            return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES, ACME_TEST_FILES)", seconds=time.monotonic() - started)
         try:
             venv = self.venvs.prepare(suite, install_log)
         except StackError as e:
@@ -56,7 +56,7 @@ class Runner:
             return Result(suite.name, True, summary="no tests folder", seconds=time.monotonic() - started)
         if not suites.selected(suite):
             # Still prepared above: the suites after the services need every service venv even when only they are selected.
-            return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES)", seconds=time.monotonic() - started)
+            return Result(suite.name, True, summary="not selected (ACME_TEST_SUITES, ACME_TEST_FILES)", seconds=time.monotonic() - started)
         try:
             pooled_suite.prepare(suite)
         except StackError as e:
