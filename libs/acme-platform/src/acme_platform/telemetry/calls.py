@@ -1,0 +1,120 @@
+"""One observed domain call: an OpenTelemetry span and the Prometheus metrics of metrics.py.
+
+The span is named `<domain>.<function>` ("catalog.reserve_many"), with attributes acme.domain,
+acme.function, acme.db.statements and, when the call raises, acme.error.code and status ERROR. It is
+opened in the current context, so under a traced Flask request it is a child of the request span,
+and the SQL statements the call issues (SQLAlchemy's instrumentation) are its children. Until a
+service configures the SDK (acme_platform.web.tracing) the API's tracer is a no-op.
+
+A call from inside a domain into its own public API (a helper going through the package) is part of
+the outer call, not a span of its own; a call into another domain's public API is.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import time
+from typing import Any, Callable
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ..errors import DomainError
+from . import metrics
+from .statements import CURRENT_CALL, CallCounter
+
+_TRACER = trace.get_tracer("acme_platform.domains")
+_OBSERVED = "__acme_observed__"
+UNEXPECTED = "unexpected"
+
+
+def is_instrumented(fn: Any) -> bool:
+    return getattr(fn, _OBSERVED, None) is not None
+
+
+def instrument_domain(module_name: str, domain: str | None = None) -> list[str]:
+    """Replace every function in the package's `__all__` by its observed self (idempotent).
+
+    Called at the end of the domain package's `__init__`, so `from acme_x import f` anywhere gets the
+    observed function. Returns the names instrumented by this call.
+    """
+    module = sys.modules[module_name]
+    name = domain or _domain_name(module)
+    done = []
+    for attr in getattr(module, "__all__", ()):
+        value = getattr(module, attr, None)
+        # Plain functions only: classes, values and exceptions stay as they are, and a generator's
+        # work happens after the call returns, outside any span we could open here.
+        if inspect.isfunction(value) and not inspect.isgeneratorfunction(value) and not is_instrumented(value):
+            setattr(module, attr, observed(name, attr, value))
+            done.append(attr)
+    return done
+
+
+def _domain_name(module) -> str:
+    spec = getattr(module, "DOMAIN", None)
+    name = getattr(spec, "name", None)
+    return name if isinstance(name, str) else module.__name__.rsplit(".", 1)[-1].removeprefix("acme_")
+
+
+def observed(domain: str, function: str, fn: Callable) -> Callable:
+    span_name = f"{domain}.{function}"
+    attributes = {"acme.domain": domain, "acme.function": function}
+    per_process: dict[int, metrics.FunctionMetrics] = {}
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        outer = CURRENT_CALL.get()
+        if outer is not None and outer.domain == domain:
+            return fn(*args, **kwargs)   # the domain calling itself: part of the outer call
+        counter = CallCounter(domain)
+        token = CURRENT_CALL.set(counter)
+        code = None
+        started = time.perf_counter()
+        try:
+            with _TRACER.start_as_current_span(span_name, kind=SpanKind.INTERNAL, attributes=attributes,
+                                               record_exception=False, set_status_on_exception=False) as span:
+                try:
+                    return fn(*args, **kwargs)
+                except DomainError as exc:
+                    # Expected business outcomes: the code says which, no stack trace needed.
+                    code = exc.code
+                    if span.is_recording():
+                        span.set_attribute("acme.error.code", code)
+                        span.set_status(Status(StatusCode.ERROR, code))
+                    raise
+                except Exception as exc:
+                    code = UNEXPECTED
+                    if span.is_recording():
+                        span.set_attribute("acme.error.code", code)
+                        span.record_exception(exc)
+                        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                    raise
+                finally:
+                    if span.is_recording():
+                        span.set_attribute("acme.db.statements", counter.statements)
+        finally:
+            CURRENT_CALL.reset(token)
+            if metrics.ENABLED:
+                elapsed = time.perf_counter() - started
+                recorder = _recorder(per_process, domain, function)
+                recorder.calls.inc()
+                recorder.duration.observe(elapsed)
+                if counter.statements:
+                    recorder.statements.inc(counter.statements)
+                if code is not None:
+                    recorder.error(code)
+
+    setattr(call, _OBSERVED, fn)
+    return call
+
+
+def _recorder(per_process: dict, domain: str, function: str) -> metrics.FunctionMetrics:
+    # Label children are made in the process that records (a gunicorn worker), never inherited.
+    pid = os.getpid()
+    recorder = per_process.get(pid)
+    if recorder is None:
+        recorder = per_process[pid] = metrics.FunctionMetrics(domain, function)
+    return recorder
