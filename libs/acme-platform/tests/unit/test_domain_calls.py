@@ -249,3 +249,20 @@ def test_nothing_is_recorded_when_off(tmp_path):
     env["ACME_DOMAIN_METRICS"] = "on"   # the same process shape with metrics on does count: the check can fail
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "1.0"]
+
+
+def test_importing_the_platform_and_a_domain_leaves_prometheus_client_unimported(tmp_path):
+    # gunicorn's master imports acme_platform (gunicorn.conf.py) before it sets PROMETHEUS_MULTIPROC_DIR,
+    # and prometheus_client fixes its multiprocess mode when first imported: had the domain metrics been
+    # made at import, every worker would count in its own memory and /metrics would serve nothing.
+    pkg = tmp_path / "acme_plantimport"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(PLANTED.format(name="plantimport")
+                                     + "from acme_platform import instrument_domain\ninstrument_domain(__name__)\n")
+    script = ("import sys, acme_platform, acme_platform.gunicorn_conf, acme_plantimport\n"
+              "print('prometheus_client' in sys.modules)\n"
+              "acme_plantimport.fetch(1)\n"
+              "print('prometheus_client' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]   # imported by the first call, in the worker

@@ -22,7 +22,6 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ..errors import DomainError
-from . import metrics
 from .statements import CURRENT_CALL, CallCounter
 
 _TRACER = trace.get_tracer("acme_platform.domains")
@@ -62,7 +61,7 @@ def _domain_name(module) -> str:
 def observed(domain: str, function: str, fn: Callable) -> Callable:
     span_name = f"{domain}.{function}"
     attributes = {"acme.domain": domain, "acme.function": function}
-    per_process: dict[int, metrics.FunctionMetrics] = {}
+    per_process: dict = {}
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
@@ -97,9 +96,9 @@ def observed(domain: str, function: str, fn: Callable) -> Callable:
                         span.set_attribute("acme.db.statements", counter.statements)
         finally:
             CURRENT_CALL.reset(token)
-            if metrics.ENABLED:
+            recorder = _recorder(per_process, domain, function)
+            if recorder is not None:
                 elapsed = time.perf_counter() - started
-                recorder = _recorder(per_process, domain, function)
                 recorder.calls.inc()
                 recorder.duration.observe(elapsed)
                 if counter.statements:
@@ -111,10 +110,19 @@ def observed(domain: str, function: str, fn: Callable) -> Callable:
     return call
 
 
-def _recorder(per_process: dict, domain: str, function: str) -> metrics.FunctionMetrics:
-    # Label children are made in the process that records (a gunicorn worker), never inherited.
+def _recorder(per_process: dict, domain: str, function: str):
+    """The function's metrics in this process, or None when metrics are off.
+
+    Made at the first call in the process that records (a gunicorn worker). The metrics module is
+    imported only then, never when a domain is imported: prometheus_client picks its multiprocess mode
+    when it is first imported, and gunicorn's master imports acme_platform (the config) before it sets
+    PROMETHEUS_MULTIPROC_DIR.
+    """
     pid = os.getpid()
-    recorder = per_process.get(pid)
-    if recorder is None:
-        recorder = per_process[pid] = metrics.FunctionMetrics(domain, function)
-    return recorder
+    try:
+        return per_process[pid]
+    except KeyError:
+        from . import metrics
+
+        recorder = per_process[pid] = metrics.FunctionMetrics(domain, function) if metrics.ENABLED else None
+        return recorder

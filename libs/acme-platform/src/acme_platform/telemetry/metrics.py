@@ -4,7 +4,8 @@ prometheus-client comes with acme-platform[web] (the services, which serve /metr
 without it (a domain's own tests, a script), and then nothing is recorded. Allowed by name in the
 "platform-core" import contract (make check), like acme_platform.events.metrics.
 
-ACME_DOMAIN_METRICS=off turns them off in a process that has prometheus-client (read once per process).
+ACME_DOMAIN_METRICS=off turns them off in a process that has prometheus-client (read at the first call).
+Imported by calls.py at the first call in a process, never at import: see calls._recorder.
 """
 from __future__ import annotations
 
