@@ -117,6 +117,11 @@ def clear_spans():
     EXPORTER.clear()
 
 
+def domain_spans():
+    # (SQL statement spans join them once a test below installs web.sql_spans)
+    return [s for s in EXPORTER.get_finished_spans() if s.instrumentation_scope.name == "acme_platform.domains"]
+
+
 def sample(metric, **labels):
     return REGISTRY.get_sample_value(metric, labels) or 0.0
 
@@ -144,7 +149,7 @@ def test_from_import_gets_the_observed_function(plant):
 
     assert is_instrumented(fetch)
     fetch(1)
-    assert [s.name for s in EXPORTER.get_finished_spans()] == ["plantfrom.fetch"]
+    assert [s.name for s in domain_spans()] == ["plantfrom.fetch"]
 
 
 def test_a_call_is_a_span_with_metrics_and_statement_count(plant):
@@ -153,7 +158,7 @@ def test_a_call_is_a_span_with_metrics_and_statement_count(plant):
     before_statements = sample("acme_domain_statements_total", domain="plantcall", function="fetch")
     before_latency = sample("acme_domain_call_duration_seconds_count", domain="plantcall", function="fetch")
     assert dom.fetch(3) == 3
-    (span,) = EXPORTER.get_finished_spans()
+    (span,) = domain_spans()
     assert span.name == "plantcall.fetch"
     assert span.attributes["acme.domain"] == "plantcall"
     assert span.attributes["acme.function"] == "fetch"
@@ -169,7 +174,7 @@ def test_domain_error_counts_by_code_and_marks_the_span(plant):
     dom = plant("planterr")
     with pytest.raises(dom.ThingNotFound):
         dom.fetch(2, fail=True)
-    (span,) = EXPORTER.get_finished_spans()
+    (span,) = domain_spans()
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes["acme.error.code"] == "planterr.thing_not_found"
     assert span.attributes["acme.db.statements"] == 2
@@ -183,7 +188,7 @@ def test_unexpected_exception_is_recorded_as_unexpected(plant):
     dom = plant("plantcrash")
     with pytest.raises(ZeroDivisionError):
         dom.crash()
-    (span,) = EXPORTER.get_finished_spans()
+    (span,) = domain_spans()
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes["acme.error.code"] == "unexpected"
     assert [e.name for e in span.events] == ["exception"]
@@ -193,7 +198,7 @@ def test_unexpected_exception_is_recorded_as_unexpected(plant):
 def test_calls_inside_a_domain_are_not_spans_of_their_own(plant):
     dom = plant("plantinner")
     assert dom.outer(2) == 2 and dom.through_package(2) == 2
-    spans = EXPORTER.get_finished_spans()
+    spans = domain_spans()
     assert [s.name for s in spans] == ["plantinner.outer", "plantinner.through_package"]
     # ... and their statements count for the outer call
     assert [s.attributes["acme.db.statements"] for s in spans] == [3, 3]
@@ -204,7 +209,7 @@ def test_a_call_into_another_domain_is_a_child_span_counting_its_own_statements(
     first = plant("plantleft")
     plant("plantright")
     assert first.across("acme_plantright", 4) == 4
-    inner, outer = EXPORTER.get_finished_spans()
+    inner, outer = domain_spans()
     assert (outer.name, inner.name) == ("plantleft.across", "plantright.fetch")
     assert inner.parent.span_id == outer.context.span_id
     assert (outer.attributes["acme.db.statements"], inner.attributes["acme.db.statements"]) == (1, 4)
@@ -266,3 +271,30 @@ def test_importing_the_platform_and_a_domain_leaves_prometheus_client_unimported
     out = subprocess.run([sys.executable, "-c", script], env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)},
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]   # imported by the first call, in the worker
+
+
+def test_sql_statements_are_child_spans_of_the_domain_call(plant):
+    from acme_platform.web import sql_spans
+
+    sql_spans.install()
+    sql_spans.install()   # once per process, whoever asks again
+    dom = plant("plantsql")
+    dom.fetch(2)
+    spans = EXPORTER.get_finished_spans()
+    call = next(s for s in spans if s.name == "plantsql.fetch")
+    sql = [s for s in spans if s.instrumentation_scope.name == "acme_platform.sql"]
+    assert [s.name for s in sql] == ["SELECT", "SELECT"]
+    assert all(s.parent.span_id == call.context.span_id for s in sql)
+    assert sql[0].attributes["db.query.text"] == "SELECT 1" and sql[0].attributes["db.system.name"] == "sqlite"
+    assert sql[0].kind.name == "CLIENT"
+
+
+def test_a_failing_statement_ends_its_span_as_an_error(plant):
+    from acme_platform.web import sql_spans
+
+    sql_spans.install()
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn, pytest.raises(sa.exc.OperationalError):
+        conn.execute(sa.text("SELECT * FROM no_such_table"))
+    (span,) = [s for s in EXPORTER.get_finished_spans() if s.instrumentation_scope.name == "acme_platform.sql"]
+    assert span.status.status_code == StatusCode.ERROR and span.attributes["error.type"] == "OperationalError"

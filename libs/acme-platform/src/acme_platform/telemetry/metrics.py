@@ -10,6 +10,7 @@ Imported by calls.py at the first call in a process, never at import: see calls.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 try:
     from prometheus_client import Counter, Histogram
@@ -44,7 +45,7 @@ class FunctionMetrics:
         self.calls = CALLS.labels(domain, function)
         self.duration = DURATION.labels(domain, function)
         self.statements = STATEMENTS.labels(domain, function)
-        self._errors: dict[str, object] = {}
+        self._errors: dict[str, Any] = {}
 
     def error(self, code: str) -> None:
         child = self._errors.get(code)

@@ -150,7 +150,7 @@ def create_app(
     if any(d in dev_packages for d in service_dists) and "+" not in settings.service_version:
         settings = dataclasses.replace(settings, service_version=settings.service_version + DEV_SUFFIX)
     announce(settings.service_name, dev_packages)
-    tracing.configure_process(settings.service_name)   # before the engine: SQL statements become spans
+    tracing.configure_process(settings.service_name)
     acme = Platform(settings=settings, database=Database(settings), domains=specs)
     app.extensions[EXTENSION] = acme
     _refuse_incompatible_schema(acme)

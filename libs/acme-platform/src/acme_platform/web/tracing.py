@@ -10,8 +10,8 @@ The SDK reads the rest itself: OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (ser
 the service's name), OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* (batch size, delay, queue).
 
 When on, the request gets its span from opentelemetry-instrumentation-flask and every SQL statement
-one from opentelemetry-instrumentation-sqlalchemy; the domain-call spans between them come from the
-core (acme_platform.telemetry). Configured per process (a gunicorn worker builds its app after the
+one from web.sql_spans (why not the contrib SQLAlchemy instrumentation: see there); the domain-call
+spans between them come from the core (acme_platform.telemetry). Configured per process (a gunicorn worker builds its app after the
 fork, so the batch exporter's thread lives in the worker that fills it).
 
 We set the SDK up here rather than through opentelemetry-distro's auto-configuration: that also
@@ -26,6 +26,7 @@ import os
 from flask import Flask
 
 from ..errors import ConfigError
+from . import sql_spans
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,8 @@ def enabled() -> bool:
 
 
 def configure_process(service_name: str) -> bool:
-    """Install the SDK's tracer provider and the SQLAlchemy instrumentation in this process, once.
+    """Install the SDK's tracer provider and the SQL statement spans in this process, once.
 
-    Must run before the process creates its engines (the instrumentation wraps create_engine).
     Returns whether tracing is on.
     """
     global _configured_pid
@@ -61,7 +61,6 @@ def configure_process(service_name: str) -> bool:
     if _configured_pid == os.getpid():
         return True
     from opentelemetry import trace
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -72,7 +71,7 @@ def configure_process(service_name: str) -> bool:
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    SQLAlchemyInstrumentor().instrument()
+    sql_spans.install()
     _configured_pid = os.getpid()
     log.info("tracing on", extra={"exporters": names})
     return True
