@@ -264,7 +264,7 @@ def run(cfg: Config) -> int:
     step(f"observability: {otel.describe()}")
     svcs = services.plan(stack, logs, cfg.port_base, {**(bouncer.env() if bouncer else {}), **otel_env} or None)
     if otlp_sink is not None:
-        svcs.insert(0, otlp_sink)
+        svcs.append(otlp_sink)   # stopped after L, so L's last batches still find it
     by_name = {s.name: s for s in svcs}
     step("starting L (storefront, l-hops) and H (identity, catalog, billing, orders) under gunicorn+gevent")
     results: list[dict] = []
