@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from . import load, pooler, profile, report, services
+from . import load, otel, pooler, profile, report, services
 from .cpu import CORES, Window, background_busy
 from .stack import (RUN, BENCH, ROOT, BenchError, discover, installed_versions, isolated_env, login_url, masked,
                     read_credentials, with_database)
@@ -260,7 +260,11 @@ def run(cfg: Config) -> int:
         bouncer = pooler.BenchPooler(stack.service_url, out / "pgbouncer", services.free_port())
         bouncer.start()
         step(f"POOLER=pgbouncer: L's request traffic through PgBouncer on port {bouncer.bouncer.config.listen_port}")
-    svcs = services.plan(stack, logs, cfg.port_base, bouncer.env() if bouncer else None)
+    otel_env, otlp_sink = otel.plan(logs)
+    step(f"observability: {otel.describe()}")
+    svcs = services.plan(stack, logs, cfg.port_base, {**(bouncer.env() if bouncer else {}), **otel_env} or None)
+    if otlp_sink is not None:
+        svcs.append(otlp_sink)   # stopped after L, so L's last batches still find it
     by_name = {s.name: s for s in svcs}
     step("starting L (storefront, l-hops) and H (identity, catalog, billing, orders) under gunicorn+gevent")
     results: list[dict] = []
@@ -368,6 +372,7 @@ def run(cfg: Config) -> int:
                      **({"M (monolith venv)": installed_versions(stack.monolith_venv)} if stack.monolith_venv else {})},
         "seed": json.loads((fixtures / "seed.json").read_text()),
         "pooler": "pgbouncer (transaction mode) for L" if bouncer is not None else "none",
+        "observability": otel.describe(),
         "gunicorn": {"workers": os.environ.get("ACME_WEB_WORKERS", "2 (platform default)"),
                      "worker_class": "gevent"},
     }

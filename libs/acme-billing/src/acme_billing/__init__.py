@@ -2,6 +2,8 @@
 
 Public API: the names in __all__. Everything else may change without notice.
 """
+from acme_platform import instrument_domain
+
 from .domain import DOMAIN
 from .errors import (
     AccountNotFound,
@@ -39,3 +41,7 @@ __all__ = [
     "WALLET_CURRENCY",
     "DOMAIN",
 ]
+
+# Last: every function in __all__ becomes an observed call (a span, metrics per function), so
+# `from acme_billing import f` anywhere gets the observed one. Written by the platform, not by this domain.
+instrument_domain(__name__)

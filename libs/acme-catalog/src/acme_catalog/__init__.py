@@ -3,6 +3,8 @@
 Public API: the names in __all__. Every function takes the caller's UnitOfWork first and works
 inside its transaction.
 """
+from acme_platform import instrument_domain
+
 from .cache import ProductCache
 from .domain import DOMAIN
 from .errors import (
@@ -68,3 +70,7 @@ __all__ = [
     # registration
     "DOMAIN",
 ]
+
+# Last: every function in __all__ becomes an observed call (a span, metrics per function), so
+# `from acme_catalog import f` anywhere gets the observed one. Written by the platform, not by this domain.
+instrument_domain(__name__)

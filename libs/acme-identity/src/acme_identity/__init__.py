@@ -2,6 +2,8 @@
 
 Public API: the names in __all__. Everything else may change without notice.
 """
+from acme_platform import instrument_domain
+
 from .authenticator import Authenticator
 from .domain import DOMAIN
 from .errors import (
@@ -61,3 +63,7 @@ __all__ = [
     "ACCOUNT_REGISTERED",
     "DOMAIN",
 ]
+
+# Last: every function in __all__ becomes an observed call (a span, metrics per function), so
+# `from acme_identity import f` anywhere gets the observed one. Written by the platform, not by this domain.
+instrument_domain(__name__)

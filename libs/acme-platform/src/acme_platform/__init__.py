@@ -23,6 +23,7 @@ from .events.listener import ChangeListener
 from .events.outbox import Event, flush_events, publish, publish_many
 from .gevent_compat import GeventCompatibilityError, ensure_cooperative_waits, run_cpu_bound
 from .principal import Principal
+from .telemetry import instrument_domain
 from .uow import UnitOfWork
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "UnitOfWork",
     "DomainSpec",
     "installed_domains",
+    "instrument_domain",
     "Principal",
     "ConfigError",
     "DomainError",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .devmode import running_version
 from .roles.declare import Privileges, table
+from .telemetry import instrument_domain
 
 ENTRY_POINT_GROUP = "acme.domains"
 
@@ -74,6 +75,9 @@ def installed_domains(names: list[str] | None = None) -> list[DomainSpec]:
         if not isinstance(spec, DomainSpec):
             raise DomainRegistryError(f"entry point {ep.name!r} does not point at a DomainSpec")
         found[spec.name] = spec
+        # Registration instruments the domain's public API (acme_platform.telemetry), for a domain whose
+        # __init__ does not already end with instrument_domain(__name__) (idempotent when it does).
+        instrument_domain(ep.module.split(".", 1)[0], spec.name)
     wanted = set(found) if names is None else set(names)
     for name in list(wanted):
         if name not in found and name != "platform":

@@ -21,7 +21,7 @@ from ..events.listener import ChangeListener
 from ..migrations.runner import pending_revisions
 from ..migrations.skew import compatibility_problems
 from ..registry import InstanceRegistration
-from . import deadline, observability
+from . import deadline, observability, tracing
 from .forwarded import trusted_proxies
 from .problems import problem, register_error_handlers
 from .request_uow import EXTENSION, UnitOfWorkFlask
@@ -150,6 +150,7 @@ def create_app(
     if any(d in dev_packages for d in service_dists) and "+" not in settings.service_version:
         settings = dataclasses.replace(settings, service_version=settings.service_version + DEV_SUFFIX)
     announce(settings.service_name, dev_packages)
+    tracing.configure_process(settings.service_name)
     acme = Platform(settings=settings, database=Database(settings), domains=specs)
     app.extensions[EXTENSION] = acme
     _refuse_incompatible_schema(acme)
@@ -157,6 +158,7 @@ def create_app(
         _warn_pending_migrations(acme)
     register_error_handlers(app)
     observability.install(app, settings.service_name)
+    tracing.instrument_app(app)
     deadline.install(app, acme.database.engine, deadline_ms=settings.request_deadline_ms,
                      statement_timeout_ms=settings.statement_timeout_ms)
 
