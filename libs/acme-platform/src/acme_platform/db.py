@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from . import gevent_compat
 from .config import Settings, tcp_liveness_params, to_sqlalchemy_url
+from .fair_pool import FairQueuePool
 from .uow import UnitOfWork
 
 
@@ -37,6 +38,9 @@ def create_engine(settings: Settings, *, pool_size: int | None = None, applicati
     else:
         connect_args["options"] = " ".join(f"-c {name}={value}" for name, value in timeouts)
     kwargs = dict(
+        # QueuePool, but a request that waits for a connection is served before later arrivals
+        # (fair_pool.py: without it a busy gevent worker starves some requests for seconds).
+        poolclass=FairQueuePool,
         pool_size=pool_size or settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout,
