@@ -37,7 +37,7 @@ def targets(results: list[dict], concurrency: list[int]) -> list[dict]:
     def add(name, target, value, ok, note=""):
         rows.append({"target": name, "wanted": target, "measured": value, "met": ok, "note": note})
 
-    l1, h1, f1 = get("L", lo), get("H", lo), get("F", lo)
+    l1, h1 = get("L", lo), get("H", lo)
     lh, hh, fh = get("L", hi), get("H", hi), get("F", hi)
     if l1 and h1 and l1["latency_ms"]["p50"]:
         r = h1["latency_ms"]["p50"] / l1["latency_ms"]["p50"]
@@ -94,7 +94,7 @@ def _fmt_cpu(cpu: dict | None) -> str:
             f"{cpu.get('other_pct', 0):.0f}")
 
 
-def markdown(meta: dict, results: list[dict], prof: dict | None, target_rows: list[dict]) -> str:
+def markdown(meta: dict, results: list[dict], profiles: list[dict], target_rows: list[dict]) -> str:
     m, pg = meta["machine"], meta["postgres"]
     conc = meta["config"]["concurrency"]
     lines = [f"# Bench run {meta['timestamp']}{' (quick)' if meta['quick'] else ''}", ""]
@@ -159,7 +159,7 @@ def markdown(meta: dict, results: list[dict], prof: dict | None, target_rows: li
                      f"{r['throughput_rps']:.0f} | {r['error_count']} | {_fmt_cpu(r.get('cpu'))} |")
     total_errors = sum(r["error_count"] for r in results)
     lines += ["", f"Errors over the whole run: {total_errors}.", ""]
-    if prof:
+    for prof in profiles:
         lines += [f"## Profile: L {prof.get('workload', 'place_order')} (py-spy, CPU samples of the storefront workers)", "",
                   "| component (leaf frame) | % of CPU samples |", "|---|---|"]
         lines += [f"| {b['bucket']} | {b['pct']} |" for b in prof["buckets"]]
@@ -228,9 +228,9 @@ def plots(out: Path, results: list[dict], conc: list[int]) -> None:
         plt.close(fig)
 
 
-def write(out: Path, meta: dict, results: list[dict], prof: dict | None) -> None:
+def write(out: Path, meta: dict, results: list[dict], profiles: list[dict]) -> None:
     target_rows = targets(results, meta["config"]["concurrency"])
     (out / "results.json").write_text(json.dumps(
-        {"meta": meta, "targets": target_rows, "results": results, "profile": prof}, indent=1, default=str))
-    (out / "summary.md").write_text(markdown(meta, results, prof, target_rows))
+        {"meta": meta, "targets": target_rows, "results": results, "profiles": profiles}, indent=1, default=str))
+    (out / "summary.md").write_text(markdown(meta, results, profiles, target_rows))
     plots(out, results, meta["config"]["concurrency"])
