@@ -58,7 +58,8 @@ def parse(argv: list[str]) -> Config:
     ap.add_argument("--hops-seconds", type=int, help="window per hops cell and round (default 2; quick 1)")
     ap.add_argument("--warmup", type=int, help="warm-up per workload and mode (default 4; quick 2)")
     ap.add_argument("--hops-concurrency", help="client counts for the hops sweep (default 1)")
-    ap.add_argument("--profile-seconds", type=int, help="py-spy profile of L place_order (default 10; quick 0)")
+    ap.add_argument("--profile-seconds", type=int, help="py-spy profile of L per profiled workload (default 10; quick 0; "
+                                                        "BENCH_PROFILE_WORKLOAD, default place_order,get_order,get_product)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of " + ",".join(WORKLOADS))
     ap.add_argument("--hops", action=argparse.BooleanOptionalAction, default=True, help="run the hops sweep")
     ap.add_argument("--record", action="store_true",
@@ -268,7 +269,7 @@ def run(cfg: Config) -> int:
     by_name = {s.name: s for s in svcs}
     step("starting L (storefront, l-hops) and H (identity, catalog, billing, orders) under gunicorn+gevent")
     results: list[dict] = []
-    prof = None
+    profiles: list[dict] = []
     background = None
     nonce_base = int(time.time()) * 1000
     calls = iter(range(1, 1000))
@@ -354,7 +355,10 @@ def run(cfg: Config) -> int:
                                         **load.combine(cells[(n, mode, c)])})
 
         if cfg.profile_seconds:
-            prof = run_profile(cfg, by_name["storefront"], out, fixtures, nonce())
+            for workload in os.environ.get("BENCH_PROFILE_WORKLOAD", ",".join(WORKLOADS)).split(","):
+                if workload:
+                    analysis = run_profile(cfg, workload, by_name["storefront"], out, fixtures, nonce())
+                    profiles.extend([analysis] if analysis else [])
     finally:
         step("stopping the bench services")
         services.stop(svcs)
@@ -377,7 +381,7 @@ def run(cfg: Config) -> int:
                      "worker_class": "gevent"},
     }
     meta["seed"].pop("customer_ids", None)
-    report.write(out, meta, results, prof)
+    report.write(out, meta, results, profiles)
     latest = BENCH / "results" / "latest"
     if latest.is_symlink() or not latest.exists():
         latest.unlink(missing_ok=True)
@@ -398,9 +402,8 @@ def run(cfg: Config) -> int:
     return 0
 
 
-def run_profile(cfg: Config, storefront, out: Path, fixtures: Path, nonce: str) -> dict | None:
+def run_profile(cfg: Config, workload: str, storefront, out: Path, fixtures: Path, nonce: str) -> dict | None:
     py_spy = str(Path(sys.executable).parent / "py-spy")
-    workload = os.environ.get("BENCH_PROFILE_WORKLOAD", "place_order")
     raw = out / f"profile_L_{workload}.raw.txt"
     c = 8
     step(f"profiling L {workload} with py-spy ({cfg.profile_seconds}s at c={c})")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import select
 import sys
 from typing import Callable, Iterator
@@ -12,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from . import gevent_compat
 from .config import Settings, tcp_liveness_params, to_sqlalchemy_url
+from .fair_pool import FairQueuePool
 from .uow import UnitOfWork
 
 
@@ -37,6 +40,9 @@ def create_engine(settings: Settings, *, pool_size: int | None = None, applicati
     else:
         connect_args["options"] = " ".join(f"-c {name}={value}" for name, value in timeouts)
     kwargs = dict(
+        # QueuePool, but a request that waits for a connection is served before later arrivals
+        # (fair_pool.py: without it a busy gevent worker starves some requests for seconds).
+        poolclass=FairQueuePool,
         pool_size=pool_size or settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout,
@@ -59,6 +65,14 @@ def create_engine(settings: Settings, *, pool_size: int | None = None, applicati
         @event.listens_for(engine, "begin")
         def _timeouts_per_transaction(conn):
             conn.connection.dbapi_connection.execute(set_timeouts)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_the_first_write(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        # A unit of work reads without BEGIN/COMMIT until its first statement that is not a plain read
+        # (see _PooledUnitOfWork); that statement and everything after run in one transaction.
+        if cursor.connection.autocommit and conn.get_execution_options().get(READS_WITHOUT_TRANSACTION) \
+                and not is_plain_read(statement):
+            begin_transaction(cursor.connection)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record):  # noqa: ARG001
@@ -96,6 +110,30 @@ def server_has_spoken(dbapi_connection) -> bool:
 
 _poll: Callable[[], "select.poll"] | None = None
 
+# Execution option marking a unit of work's connection while it still reads outside a transaction.
+READS_WITHOUT_TRANSACTION = "acme_reads_without_transaction"
+
+# What may run outside a transaction: one SELECT (or WITH ... SELECT) that writes nothing, takes no row
+# lock and has no side effect. Conservative by words: any of these anywhere (even as a column name)
+# starts the transaction first, which is always correct, only one round trip dearer.
+_READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
+_NOT_ONLY_A_READ = re.compile(
+    r"\b(INSERT|UPDATE|DELETE|MERGE|SHARE|LOCK|NEXTVAL|SETVAL|SET_CONFIG|PG_NOTIFY|PG_ADVISORY_\w*|"
+    r"PG_TRY_ADVISORY_\w*|PG_CURRENT_XACT_ID|TXID_CURRENT|PG_SLEEP\w*|DBLINK\w*|LO_\w+)\b|;",
+    re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_plain_read(statement: str) -> bool:
+    """True if `statement` reads only: safe to run outside the unit of work's transaction. Domain SQL is a
+    fixed set of texts, so the cache holds every one of them after warm-up."""
+    return bool(_READ.match(statement)) and not _NOT_ONLY_A_READ.search(statement)
+
+
+def begin_transaction(dbapi_connection) -> None:
+    """Leave read-only autocommit: psycopg sends BEGIN before the next statement (nothing is sent now)."""
+    dbapi_connection.autocommit = False
+
 
 def _real_poll():
     # The OS poll, even in a gevent worker: with a zero timeout it never blocks, and gevent's
@@ -121,7 +159,7 @@ class Database:
         The connection is checked out of the pool when domain code first uses it: a request answered
         from a cache holds no connection and sends nothing.
         """
-        uow = _PooledUnitOfWork(self.engine)
+        uow = _PooledUnitOfWork(self.engine, reads_without_transaction=not self.settings.pooled)
         try:
             yield uow
             uow._before_commit()       # may be the first use (events published on a cache hit)
@@ -138,11 +176,24 @@ class Database:
 
 
 class _PooledUnitOfWork(UnitOfWork):
-    def __init__(self, engine: Engine):
+    """Checks its connection out on first use, and starts the transaction at the first statement that is
+    not a plain read (`is_plain_read`).
+
+    Reads before that run in autocommit: under READ COMMITTED (PostgreSQL's default, and ours) every
+    statement takes its own snapshot inside a transaction too, so a SELECT sees the same data either way;
+    what a transaction adds (atomic writes, row locks held to the end, one transaction id, SET LOCAL) only
+    matters from the first write or locking read on, and that statement starts it. A request that only
+    reads, e.g. GET /v1/orders/<id>, so sends one statement instead of BEGIN, SELECT, COMMIT: two
+    round trips fewer. Behind a transaction-mode pooler (settings.pooled) every unit of work begins at
+    once: the timeouts travel as SET LOCAL with each transaction, which an autocommit read would not get.
+    """
+
+    def __init__(self, engine: Engine, *, reads_without_transaction: bool = True):
         super().__init__(None)
         self._engine = engine
         self._transaction: sa.RootTransaction | None = None
         self._finished = False
+        self._lazy = reads_without_transaction
 
     @property
     def connection(self) -> sa.Connection:
@@ -153,6 +204,10 @@ class _PooledUnitOfWork(UnitOfWork):
             connection = self._engine.connect()
             try:
                 self._transaction = connection.begin()
+                if self._lazy:
+                    # psycopg sends nothing for this; begin_transaction() undoes it at the first write.
+                    connection.connection.dbapi_connection.autocommit = True
+                    connection.execution_options(**{READS_WITHOUT_TRANSACTION: True})
             except BaseException:
                 connection.close()
                 raise
@@ -171,4 +226,11 @@ class _PooledUnitOfWork(UnitOfWork):
         self._finished = True
         if self._connection is not None:
             connection, self._connection, self._transaction = self._connection, None, None
-            connection.close()
+            try:
+                if self._lazy and not connection.invalidated:
+                    # The pool's other users (heartbeats, /readyz, a consumer) expect psycopg's default.
+                    dbapi = connection.connection.dbapi_connection
+                    if dbapi is not None and not dbapi.closed and dbapi.autocommit:
+                        dbapi.autocommit = False
+            finally:
+                connection.close()

@@ -17,6 +17,8 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from ..db import READS_WITHOUT_TRANSACTION, begin_transaction
+
 # A context variable, not flask.g: the engine's event runs below Flask, and in a gevent worker every
 # greenlet (request) has its own context. Outside a request (heartbeats, listener, CLI) it is unset.
 _deadline: ContextVar[float | None] = ContextVar("acme_request_deadline", default=None)
@@ -47,5 +49,8 @@ def install(app: Flask, engine: Engine, *, deadline_ms: int, statement_timeout_m
         if left_ms <= 0:
             raise RequestDeadlineExceeded(f"the request's {deadline_ms} ms deadline passed")
         if statement_timeout_ms == 0 or left_ms < statement_timeout_ms:
-            # LOCAL: ends with this transaction, so the pooled connection goes back with its default.
+            # LOCAL: ends with this transaction, so the pooled connection goes back with its default. A
+            # unit of work still reading in autocommit starts its transaction here: SET LOCAL needs one.
+            if cursor.connection.autocommit and conn.get_execution_options().get(READS_WITHOUT_TRANSACTION):
+                begin_transaction(cursor.connection)
             cursor.connection.execute(f"SET LOCAL statement_timeout = {left_ms}")
