@@ -1,11 +1,13 @@
-"""F mode, the floor: the SQL statements L sends, issued by plain psycopg in one transaction per
-operation. No HTTP, no Flask, no SQLAlchemy on the measured path.
+"""F mode, the floor: the SQL statements L sends, issued by plain psycopg the way L issues them: a write
+in one transaction, a read on its own (acme-platform >= 0.4.1 sends a unit of work's reads without
+BEGIN/COMMIT until its first write, so F does too: a floor that paid round trips L no longer pays would
+flatter L). No HTTP, no Flask, no SQLAlchemy on the measured path.
 
 Run with the storefront's venv python (.run/venvs/storefront, what L runs; harness/load.py does): the
 statements are imported from the domain packages' repository modules installed there, so F sends the
 very texts of the library versions L is measured with, never a copy (every domain writes its SQL as
 psycopg `%(name)s` texts, which plain psycopg takes verbatim). F passes the same parameters, in the same
-order, in one transaction, on connections that psycopg prepares statements on after 5 uses exactly as
+order, on connections that psycopg prepares statements on after 5 uses exactly as
 under SQLAlchemy. Importing the packages loads SQLAlchemy once at start-up; the loop never calls it. What F
 leaves out is exactly what stands between the domain code and the database: HTTP parsing and
 routing, request validation, SQLAlchemy's execution and result processing, logging and metrics.
@@ -71,7 +73,8 @@ class Client:
     """One closed-loop client: one connection, the operations of every workload."""
 
     def __init__(self, dsn: str, fixtures: dict, rnd: random.Random, nonce: str):
-        self.conn = psycopg.connect(dsn, application_name="bench-floor")
+        # autocommit: reads go alone, as L's do; place_order opens its transaction explicitly.
+        self.conn = psycopg.connect(dsn, application_name="bench-floor", autocommit=True)
         self.fx = fixtures
         self.rnd = rnd
         self.nonce = nonce
@@ -82,8 +85,7 @@ class Client:
         digest = hashlib.sha256(token.encode("ascii")).digest()
         found = self.principals.get(digest)
         if found is None:
-            with self.conn.transaction():
-                row = self.conn.execute(TOKEN_BY_HASH, {"token_hash": digest}).fetchone()
+            row = self.conn.execute(TOKEN_BY_HASH, {"token_hash": digest}).fetchone()
             found = self.principals[digest] = (str(row[1]), "staff" in row[2])
         return found
 
@@ -129,16 +131,14 @@ class Client:
             conn.execute(*events_statement(pending)).fetchone()
 
     def get_product(self) -> None:
-        with self.conn.transaction():
-            row = self.conn.execute(GET_PRODUCT, {"sku": self.rnd.choice(self.fx["skus"])}).fetchone()
+        row = self.conn.execute(GET_PRODUCT, {"sku": self.rnd.choice(self.fx["skus"])}).fetchone()
         if row is None:
             raise RuntimeError("product not found")
 
     def get_order(self) -> None:
         token, order_id = self.rnd.choice(self.fx["orders"])
         customer, _ = self.principal(token)
-        with self.conn.transaction():
-            row = self.conn.execute(GET_ORDER, {"order_id": order_id, "owner": customer}).fetchone()
+        row = self.conn.execute(GET_ORDER, {"order_id": order_id, "owner": customer}).fetchone()
         if row is None:
             raise RuntimeError("order not found")
 
@@ -146,15 +146,14 @@ class Client:
         # The L hops app's reads: identity (token, uncached), catalog, billing, orders; the first n.
         token, order_id = self.rnd.choice(self.fx["orders"])
         conn = self.conn
-        with conn.transaction():
-            row = conn.execute(TOKEN_BY_HASH, {"token_hash": hashlib.sha256(token.encode("ascii")).digest()}).fetchone()
-            customer = str(row[1])
-            if n >= 2:
-                conn.execute(GET_PRODUCT, {"sku": self.rnd.choice(self.fx["skus"])}).fetchone()
-            if n >= 3:
-                conn.execute(GET_BALANCE, {"owner_id": customer}).fetchone()
-            if n >= 4:
-                conn.execute(GET_ORDER, {"order_id": order_id, "owner": customer}).fetchone()
+        row = conn.execute(TOKEN_BY_HASH, {"token_hash": hashlib.sha256(token.encode("ascii")).digest()}).fetchone()
+        customer = str(row[1])
+        if n >= 2:
+            conn.execute(GET_PRODUCT, {"sku": self.rnd.choice(self.fx["skus"])}).fetchone()
+        if n >= 3:
+            conn.execute(GET_BALANCE, {"owner_id": customer}).fetchone()
+        if n >= 4:
+            conn.execute(GET_ORDER, {"order_id": order_id, "owner": customer}).fetchone()
 
 
 def load_fixtures(path: str) -> dict:
