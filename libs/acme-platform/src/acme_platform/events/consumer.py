@@ -291,20 +291,37 @@ class Consumer:
             for topic in self.topics:
                 listener.subscribe(topic, lambda _key: self._wake.set())
             listener.on_reset(self._wake.set)
+        failures = 0    # batches in a row that failed for the database's sake
         while not self._stop.is_set():
+            wait = None
             try:
                 self.run_once()
+                failures = 0
             except sa.exc.ProgrammingError as exc:
                 # Typically the outbox or offsets table does not exist yet (not migrated): expected
                 # while a deploy is in progress, so one line, not a traceback every second.
                 log.warning("consumer %s: %s; retrying after %.1fs", self.group,
                             str(exc.orig or exc).splitlines()[0], self.poll_interval)
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.InternalError) as exc:
+                # The database is unreachable or this node is no longer the primary (a failover): the
+                # batch rolled back with its offset, so the next one starts where the last commit left
+                # off, on whichever node answers. One line per try, with bounded backoff.
+                failures += 1
+                wait = self.reconnect_delay(failures)
+                log.warning("consumer %s: database unavailable (%s); retrying in %.1fs", self.group,
+                            str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else
+                            type(exc).__name__, wait)
             except Exception:
                 # Not a handler failure (those are retried and dead-lettered above): the database or
                 # the connection failed. Nothing can be skipped for that; retry.
                 log.exception("consumer %s: batch failed; retrying after %.1fs", self.group, self.poll_interval)
-            self._wake.wait(self._next_wait())
+            self._wake.wait(self._next_wait() if wait is None else wait)
             self._wake.clear()
+
+    def reconnect_delay(self, failures: int) -> float:
+        """The pause after `failures` failed batches in a row: doubling from a tenth of the poll interval,
+        never more than the poll interval (a consumer that is back finds work within one poll)."""
+        return min(self.poll_interval / 10 * 2 ** max(failures - 1, 0), self.poll_interval)
 
     def _next_wait(self) -> float:
         wait = self.poll_interval
