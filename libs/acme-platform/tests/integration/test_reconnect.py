@@ -75,7 +75,10 @@ def test_the_pool_and_the_listener_reach_the_live_host_of_a_multi_host_url(fo_db
         db.dispose()
 
 
-def test_a_consumer_whose_connections_keep_dying_handles_every_event_exactly_once(fo_db):
+def test_a_consumer_whose_connections_keep_dying_handles_every_event_exactly_once(fo_db, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="acme_platform.events.consumer")
     url = fo_db
     db = Database(Settings(database_url=url, service_name="fokill", pool_size=2))
 
@@ -109,3 +112,10 @@ def test_a_consumer_whose_connections_keep_dying_handles_every_event_exactly_onc
         db.dispose()
     assert kills > 0, "the test killed no connection of the consumer: it proved nothing"
     assert (distinct, total) == (200, 200)
+    # A connection dying under the handler is the database's failure, not the event's: one warning line
+    # per try, never a traceback, never a retry counted against the event (which would dead-letter it).
+    records = [r for r in caplog.records if r.name == "acme_platform.events.consumer"]
+    assert [r.getMessage() for r in records if r.levelno > logging.WARNING or r.exc_info] == []
+    assert any("database unavailable" in r.getMessage() for r in records)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM acme_platform.dead_letters").fetchone()[0] == 0

@@ -160,3 +160,18 @@ def test_a_driver_error_that_is_not_an_outage_stays_a_500():
     resp = _answer(_dbapi(sqlalchemy.exc.IntegrityError, psycopg.errors.UniqueViolation("duplicate key")))
     assert resp.status_code == 500
     assert resp.get_json(force=True)["code"] == "platform.internal"
+
+
+def test_only_a_lost_connection_counts_as_lost():
+    import psycopg
+    from sqlalchemy import exc
+
+    from acme_platform.db import connection_lost
+
+    assert connection_lost(_dbapi(exc.OperationalError, psycopg.OperationalError("server closed the connection")))
+    assert connection_lost(_dbapi(exc.OperationalError, psycopg.errors.AdminShutdown("terminating connection")))
+    # A statement timeout or a lock timeout is the statement's failure: retried as the handler's, not the database's.
+    assert not connection_lost(_dbapi(exc.OperationalError, psycopg.errors.QueryCanceled("statement timeout")))
+    assert not connection_lost(_dbapi(exc.OperationalError, psycopg.errors.LockNotAvailable("lock timeout")))
+    assert not connection_lost(_dbapi(exc.IntegrityError, psycopg.errors.UniqueViolation("duplicate key")))
+    assert not connection_lost(ValueError("not a database error"))

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import errors
+from ..db import connection_lost
 from .deadline import RequestDeadlineExceeded
 
 log = logging.getLogger(__name__)
@@ -44,23 +45,6 @@ def _unavailable() -> Response:
     # Nothing was committed (the unit of work rolls back on any error): the client retries as it is.
     return problem(503, "Service unavailable", "the database could not complete the request; retry",
                    code="platform.unavailable", headers={"Retry-After": "1"})
-
-
-# SQLSTATEs that mean "this server cannot take the request now" rather than "the request is wrong":
-# class 08 (connection exception), 57P01-57P03 (shut down by an administrator, crash, cannot connect now)
-# and 25006 (a read-only transaction: the node we reached is, or became, a standby).
-_UNREACHABLE_STATES = ("57P01", "57P02", "57P03", "25006")
-
-
-def database_unreachable(exc: sqlalchemy.exc.DBAPIError) -> bool:
-    """Whether a driver error means the database (or this connection to it) is gone, not a bad request."""
-    if exc.connection_invalidated:
-        return True
-    orig = getattr(exc, "orig", None)
-    sqlstate = getattr(orig, "sqlstate", None) or ""
-    if sqlstate.startswith("08") or sqlstate in _UNREACHABLE_STATES:
-        return True
-    return isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def status_for(error: errors.DomainError) -> int:
@@ -178,7 +162,7 @@ def register_error_handlers(app: Flask) -> None:
         # The other driver errors: a connection that died under the request (psycopg's InterfaceError
         # "the connection is lost"), or a server that is no longer the primary (a transaction on a node
         # that became a standby is read-only). Both pass with the failover; anything else is a bug.
-        if not database_unreachable(exc):
+        if not (connection_lost(exc) or isinstance(exc.orig, psycopg.InterfaceError)):
             return _unexpected(exc)
         log.warning("database connection lost: %s", str(exc).splitlines()[0])
         return _unavailable()
