@@ -81,8 +81,15 @@ def test_a_consumer_whose_connections_keep_dying_handles_every_event_exactly_onc
     caplog.set_level(logging.WARNING, logger="acme_platform.events.consumer")
     url = fo_db
     db = Database(Settings(database_url=url, service_name="fokill", pool_size=2))
+    publisher = Database(Settings(database_url=url, service_name="fopublish", pool_size=1))   # never killed
+
+    died_under_handler: set[str] = set()
 
     def handler(uow, event):
+        if event.key.endswith("-7") and event.key not in died_under_handler:
+            # The connection dies under the handler itself (what a failover does mid-batch), once per such key.
+            died_under_handler.add(event.key)
+            uow.connection.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
         uow.connection.exec_driver_sql("INSERT INTO fodom.handled (event_id) VALUES (%(e)s)", {"e": event.event_id})
 
     consumer = Consumer(db, "fo-group", ["fodom.order_placed"], handler, poll_interval=0.5)
@@ -92,7 +99,7 @@ def test_a_consumer_whose_connections_keep_dying_handles_every_event_exactly_onc
     try:
         with psycopg.connect(url, autocommit=True) as admin:
             for batch in range(10):
-                with db.unit_of_work() as uow:
+                with publisher.unit_of_work() as uow:
                     for i in range(20):
                         publish(uow, "fodom.order_placed", f"b{batch}-{i}")
                 time.sleep(0.05 * (batch % 3))
@@ -110,7 +117,9 @@ def test_a_consumer_whose_connections_keep_dying_handles_every_event_exactly_onc
         consumer.stop()
         thread.join(10)
         db.dispose()
+        publisher.dispose()
     assert kills > 0, "the test killed no connection of the consumer: it proved nothing"
+    assert len(died_under_handler) == 10
     assert (distinct, total) == (200, 200)
     # A connection dying under the handler is the database's failure, not the event's: one warning line
     # per try, never a traceback, never a retry counted against the event (which would dead-letter it).

@@ -165,7 +165,7 @@ class Consumer:
                     try:
                         with uow.connection.begin_nested():
                             self.handler(uow, event)
-                    except Exception as exc:  # noqa: BLE001 - a failing handler is retried, then dead-lettered
+                    except Exception as exc:   # a failing handler is retried, then dead-lettered
                         if connection_lost(exc):
                             # Not the event's fault: the database went away under the handler (a failover).
                             # The batch rolls back with its offset; run_forever retries it on a new connection.
@@ -248,7 +248,7 @@ class Consumer:
                 try:
                     with uow.connection.begin_nested():
                         self.handler(uow, event)
-                except Exception as exc:  # noqa: BLE001 - a failing handler is dead-lettered
+                except Exception as exc:   # a failing handler is dead-lettered
                     if connection_lost(exc):
                         raise   # as in _run_batch: the replay waits for the database, it did not fail
                     error = _one_line(exc)
