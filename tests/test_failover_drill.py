@@ -85,6 +85,8 @@ def pair():
     nodes = standby.ReplicatedPair(_REPO, Path(tools_bin).parent, workdir, free_port(), free_port())
     try:
         nodes.start()
+        # The replication login's secrets: files of mode 600, never a command line.
+        assert {oct(p.stat().st_mode & 0o777) for p in (nodes.credentials, nodes.passfile)} == {"0o600"}
         yield nodes
     finally:
         nodes.stop()
@@ -287,8 +289,10 @@ def test_the_standby_takes_over_under_order_load_and_loses_no_acknowledged_order
     assert recovered <= RECOVERY_BOUND, f"services answered again only {recovered:.1f}s after the primary's stop"
 
     # The new primary is the old standby, and it has every acknowledged order, and only those.
-    (port, in_recovery), = query(drill_database, "SELECT inet_server_port(), pg_is_in_recovery()")
-    assert (port, in_recovery) == (pair.standby.port, False)
+    (port, in_recovery, waits_for), = query(drill_database, "SELECT inet_server_port(), pg_is_in_recovery(), "
+                                                            "current_setting('synchronous_standby_names')")
+    # The promoted node did not inherit the primary's synchronous_standby_names (its commits would hang).
+    assert (port, in_recovery, waits_for) == (pair.standby.port, False, "")
     acked = {order_id for c in clients for order_id in c.acked.values()}
     assert len(acked) == sum(len(c.acked) for c in clients)    # one order per key
     present = {str(row[0]) for row in query(drill_database, "SELECT id FROM orders.orders WHERE customer_id = ANY(%s)",
