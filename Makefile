@@ -6,7 +6,7 @@ PYTHON ?= python3
 STACK  := $(PYTHON) deploy/stack.py
 
 .DEFAULT_GOAL := help
-.PHONY: help up dev down status clean test check generate codeowners relock relock-tools publish
+.PHONY: help up dev down status clean test drill-failover check generate codeowners relock relock-tools publish
 
 help:
 	@echo "make up            start postgres, the private index, publish libs, install + start services"
@@ -15,6 +15,7 @@ help:
 	@echo "make down          stop everything 'make up' started (data stays in .run/)"
 	@echo "make status        what is running"
 	@echo "make test          make check, then all test suites against a throwaway postgres + index"
+	@echo "make drill-failover  the standby failover drill alone: orders acknowledged, present, seconds to recover"
 	@echo "make check         static checks: import boundaries, schema ownership in SQL, CODEOWNERS, ruff, mypy (path:line: message)"
 	@echo "make generate      rewrite .github/CODEOWNERS and libs|services/*/.importlinter from the declared owners"
 	@echo "make relock        regenerate deploy/index/mirror.{in,lock} and services/*/requirements.lock"
@@ -29,7 +30,7 @@ help:
 	@echo "make bench        L vs H vs F benchmark into bench/results/ (needs make up; < 10 min)"
 	@echo "make bench-quick  the same in < 2 min"
 
-down status clean test check generate relock relock-tools publish dev:
+down status clean test drill-failover check generate relock relock-tools publish dev:
 	@$(STACK) $@
 
 # SHAPE=monolith: storefront, backoffice and fulfillment's consumer in one gunicorn (deploy/README.md).

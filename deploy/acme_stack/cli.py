@@ -1,4 +1,4 @@
-"""Command line: `python3 deploy/stack.py {up,down,status,clean,test,check,generate,relock,relock-tools,publish,release,bump,deps}`."""
+"""Command line: `python3 deploy/stack.py {up,down,status,clean,test,drill-failover,check,generate,relock,relock-tools,publish,release,bump,deps}`."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ COMMANDS = {
     "status": "show what is running",
     "clean": "down, then remove .run/",
     "test": "run every test suite against a throwaway postgres + index",
+    "drill-failover": "the standby failover drill alone (tests/test_failover_drill.py) on a throwaway stack",
     "check": "static checks: import boundaries, schema ownership in SQL, generated CODEOWNERS and contracts",
     "generate": "rewrite .github/CODEOWNERS and each package's .importlinter from the pyproject declarations",
     "relock": "regenerate deploy/index/mirror.in, mirror.lock and services/*/requirements.lock",
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "test":
             return testrun.main(repo_root())
+        if args.command == "drill-failover":
+            return testrun.main(repo_root(), drill=True)
         return handlers[args.command](layout)
     except StackError as e:
         if e.detail:

@@ -10,7 +10,8 @@ One job per module:
 - tracker.py    suite processes in their own process groups, so an abort kills them all;
 - suite_venvs.py the venv each suite runs in (the service recipe is deploy/acme_stack/venvs.py's);
 - results.py    junit parsing, each suite's report and the closing `N passed, N failed`;
-- runner.py     running the suites two at a time, `make check` counted first.
+- runner.py     running the suites two at a time, `make check` counted first;
+- drill.py      `make drill-failover`: the failover drill alone on the same throwaway stack.
 """
 from __future__ import annotations
 
@@ -27,10 +28,15 @@ def _raise_interrupt(signum, frame):  # noqa: ARG001 - the signal handler's sign
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(root: Path) -> int:
+def main(root: Path, *, drill: bool = False) -> int:
+    """`make test`, or with `drill` `make drill-failover` (drill.py) on the same throwaway stack."""
     runner = Runner(root)
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
+        if drill:
+            from . import drill as failover
+
+            return failover.run(runner, root)
         return runner.run()
     except KeyboardInterrupt:
         print("\ninterrupted: stopping test servers and suites…", file=sys.stderr, flush=True)

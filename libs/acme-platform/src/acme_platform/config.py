@@ -90,11 +90,29 @@ def tcp_liveness_params(settings: Settings) -> dict[str, int]:
 
 
 def to_sqlalchemy_url(url: str) -> str:
-    """Accept the libpq-style URL people have (postgres://, postgresql://) and pick the psycopg 3 driver."""
+    """Accept the libpq-style URL people have (postgres://, postgresql://) and pick the psycopg 3 driver.
+
+    A multi-host URL in libpq's form (`postgresql://u:p@a:5432,b:5432/acme?target_session_attrs=read-write`,
+    how a primary and its standby are named) is moved into the form SQLAlchemy parses: its URL grammar has
+    one host and an integer port, and reads several from the query (`?host=a:5432&host=b:5432`), which its
+    psycopg dialect hands back to libpq as `host=a,b port=5432,5432`.
+    """
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + _hosts_to_query(url[len(prefix):])
     raise ConfigError("DATABASE_URL", "must start with postgresql:// (got %r)" % _redact(url))
+
+
+def _hosts_to_query(rest: str) -> str:
+    """`user:pw@a:1,b:2/db?x=y` -> `user:pw@/db?host=a:1&host=b:2&x=y`; one host is left as it is."""
+    end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    auth, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return rest
+    path, _, query = tail.partition("?")
+    params = [f"host={h}" for h in hosts.split(",") if h]
+    return f"{auth}{at}{path or '/'}?" + "&".join(params + ([query] if query else []))
 
 
 def to_libpq_url(url: str) -> str:

@@ -145,6 +145,30 @@ def _real_poll():
     return _poll
 
 
+# SQLSTATEs that mean "this server cannot take the work now" rather than "the work is wrong": class 08
+# (connection exception), 57P01-57P03 (shut down by an administrator, a crash, cannot connect now) and
+# 25006 (a read-only transaction: the node reached is, or became, a standby).
+_LOST_STATES = ("57P01", "57P02", "57P03", "25006")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether a database error means the database (or this connection to it) went away: a failover or
+    a restart, not a fault of the statement. Work that failed so is retried as it was, on a new connection;
+    it is never counted against the work itself (a consumer does not dead-letter an event for it)."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith("08") or sqlstate in _LOST_STATES
+    # psycopg raises OperationalError without a SQLSTATE only for client-side failures: the socket.
+    import psycopg
+
+    return isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
 class Database:
     """One per process: the engine plus the unit-of-work factory that domain code receives."""
 

@@ -50,3 +50,26 @@ def test_password_not_echoed_in_errors():
     with pytest.raises(ConfigError) as err:
         to_sqlalchemy_url("mysql://user:secret@h/db")
     assert "secret" not in str(err.value)
+
+
+@pytest.mark.parametrize("url, expected", [
+    # libpq's multi-host form (a primary and its standby) moves into the query SQLAlchemy reads hosts from.
+    ("postgresql://u:p%2F@10.0.0.1:5432,10.0.0.2:5433/acme?target_session_attrs=read-write",
+     "postgresql+psycopg://u:p%2F@/acme?host=10.0.0.1:5432&host=10.0.0.2:5433&target_session_attrs=read-write"),
+    ("postgres://u@a,b:6000/acme", "postgresql+psycopg://u@/acme?host=a&host=b:6000"),
+    ("postgresql://u:p@a:1,b:2", "postgresql+psycopg://u:p@/?host=a:1&host=b:2"),
+    # one host: unchanged
+    ("postgresql://u:p@h:5544/acme?sslmode=disable", "postgresql+psycopg://u:p@h:5544/acme?sslmode=disable"),
+])
+def test_a_multi_host_url_becomes_the_form_sqlalchemy_parses(url, expected):
+    assert to_sqlalchemy_url(url) == expected
+
+
+def test_a_multi_host_url_reaches_libpq_as_comma_lists():
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(to_sqlalchemy_url(
+        "postgresql://u:p@10.0.0.1:5432,10.0.0.2:5433/acme?target_session_attrs=read-write"))
+    _, params = engine.dialect.create_connect_args(engine.url)
+    assert (params["host"], params["port"], params["dbname"], params["target_session_attrs"]) == \
+        ("10.0.0.1,10.0.0.2", "5432,5433", "acme", "read-write")

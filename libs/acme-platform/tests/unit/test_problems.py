@@ -104,3 +104,74 @@ def test_cpu_bound_work_runs_below_the_workers_own_priority():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def _answer(exc: Exception):
+    from flask import Flask
+
+    from acme_platform.web.problems import register_error_handlers
+
+    app = Flask(__name__)
+    register_error_handlers(app)
+
+    @app.get("/boom")
+    def boom():
+        raise exc
+
+    return app.test_client().get("/boom")
+
+
+def _dbapi(cls, orig: Exception, *, invalidated: bool = False):
+    return cls("SELECT 1", {}, orig, connection_invalidated=invalidated)
+
+
+def _lost_connections() -> list[Exception]:
+    import psycopg
+    from sqlalchemy import exc
+
+    return [
+        # The connection died under the request (psycopg says so with an InterfaceError).
+        _dbapi(exc.InterfaceError, psycopg.InterfaceError("the connection is lost")),
+        # SQLAlchemy saw the disconnect and invalidated the connection.
+        _dbapi(exc.DBAPIError, Exception("server closed the connection"), invalidated=True),
+        # The node became a standby: a write in a read-only transaction.
+        _dbapi(exc.InternalError, psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only "
+                                                                        "transaction")),
+        # The server is shutting down.
+        _dbapi(exc.OperationalError, psycopg.errors.AdminShutdown("terminating connection")),
+        # psycopg's own, unwrapped (a raw connection).
+        psycopg.OperationalError("connection refused"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_a_lost_database_answers_503_with_retry_after(index):
+    resp = _answer(_lost_connections()[index])
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "1"
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json(force=True)["code"] == "platform.unavailable"
+
+
+def test_a_driver_error_that_is_not_an_outage_stays_a_500():
+    import psycopg
+    import sqlalchemy
+
+    resp = _answer(_dbapi(sqlalchemy.exc.IntegrityError, psycopg.errors.UniqueViolation("duplicate key")))
+    assert resp.status_code == 500
+    assert resp.get_json(force=True)["code"] == "platform.internal"
+
+
+def test_only_a_lost_connection_counts_as_lost():
+    import psycopg
+    from sqlalchemy import exc
+
+    from acme_platform.db import connection_lost
+
+    assert connection_lost(_dbapi(exc.OperationalError, psycopg.OperationalError("server closed the connection")))
+    assert connection_lost(_dbapi(exc.OperationalError, psycopg.errors.AdminShutdown("terminating connection")))
+    # A statement timeout or a lock timeout is the statement's failure: retried as the handler's, not the database's.
+    assert not connection_lost(_dbapi(exc.OperationalError, psycopg.errors.QueryCanceled("statement timeout")))
+    assert not connection_lost(_dbapi(exc.OperationalError, psycopg.errors.LockNotAvailable("lock timeout")))
+    assert not connection_lost(_dbapi(exc.IntegrityError, psycopg.errors.UniqueViolation("duplicate key")))
+    assert not connection_lost(ValueError("not a database error"))

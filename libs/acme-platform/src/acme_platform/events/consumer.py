@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 
 import sqlalchemy as sa
 
-from ..db import Database
+from ..db import Database, connection_lost
 from ..uow import UnitOfWork
 from .lag import group_lag
 from .listener import ChangeListener
@@ -165,7 +165,11 @@ class Consumer:
                     try:
                         with uow.connection.begin_nested():
                             self.handler(uow, event)
-                    except Exception as exc:  # noqa: BLE001 - a failing handler is retried, then dead-lettered
+                    except Exception as exc:   # a failing handler is retried, then dead-lettered
+                        if connection_lost(exc):
+                            # Not the event's fault: the database went away under the handler (a failover).
+                            # The batch rolls back with its offset; run_forever retries it on a new connection.
+                            raise
                         same = state is not None and (state.failing_txid, state.failing_id) == (event.txid, event.id)
                         attempts = (int(state.attempts or 0) if same else 0) + 1
                         error = _one_line(exc)
@@ -244,7 +248,9 @@ class Consumer:
                 try:
                     with uow.connection.begin_nested():
                         self.handler(uow, event)
-                except Exception as exc:  # noqa: BLE001 - a failing handler is dead-lettered
+                except Exception as exc:   # a failing handler is dead-lettered
+                    if connection_lost(exc):
+                        raise   # as in _run_batch: the replay waits for the database, it did not fail
                     error = _one_line(exc)
                     uow.connection.exec_driver_sql(
                         "UPDATE acme_platform.dead_letters SET status = 'dead', error = %(e)s, "
@@ -291,20 +297,38 @@ class Consumer:
             for topic in self.topics:
                 listener.subscribe(topic, lambda _key: self._wake.set())
             listener.on_reset(self._wake.set)
+        failures = 0    # batches in a row that failed for the database's sake
         while not self._stop.is_set():
+            wait = None
             try:
                 self.run_once()
+                failures = 0
             except sa.exc.ProgrammingError as exc:
                 # Typically the outbox or offsets table does not exist yet (not migrated): expected
                 # while a deploy is in progress, so one line, not a traceback every second.
                 log.warning("consumer %s: %s; retrying after %.1fs", self.group,
                             str(exc.orig or exc).splitlines()[0], self.poll_interval)
-            except Exception:
-                # Not a handler failure (those are retried and dead-lettered above): the database or
-                # the connection failed. Nothing can be skipped for that; retry.
-                log.exception("consumer %s: batch failed; retrying after %.1fs", self.group, self.poll_interval)
-            self._wake.wait(self._next_wait())
+            except Exception as exc:
+                if connection_lost(exc):
+                    # The database is unreachable or this node is no longer the primary (a failover): the
+                    # batch rolled back with its offset, so the next one starts where the last commit left
+                    # off, on whichever node answers. One line per try, with bounded backoff.
+                    failures += 1
+                    wait = self.reconnect_delay(failures)
+                    log.warning("consumer %s: database unavailable (%s); retrying in %.1fs", self.group,
+                                _one_line(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc), wait)
+                else:
+                    # Not a handler failure (those are retried and dead-lettered above), not a lost
+                    # database: something unexpected. Nothing can be skipped for it; retry.
+                    log.exception("consumer %s: batch failed; retrying after %.1fs", self.group,
+                                  self.poll_interval)
+            self._wake.wait(self._next_wait() if wait is None else wait)
             self._wake.clear()
+
+    def reconnect_delay(self, failures: int) -> float:
+        """The pause after `failures` failed batches in a row: doubling from a tenth of the poll interval,
+        never more than the poll interval (a consumer that is back finds work within one poll)."""
+        return min(self.poll_interval / 10 * 2 ** max(failures - 1, 0), self.poll_interval)
 
     def _next_wait(self) -> float:
         wait = self.poll_interval

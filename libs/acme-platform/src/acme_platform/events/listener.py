@@ -48,7 +48,7 @@ _TCP = {"keepalives": 1, "keepalives_idle": 3, "keepalives_interval": 1, "keepal
 class ChangeListener:
     def __init__(self, database_url: str, *, application_name: str = "acme-listener",
                  reconnect_delay: float = 0.5, channel: str = NOTIFY_CHANNEL, ping_interval: float = 1.0,
-                 ping_timeout: float = 2.0, max_entry_age: float = 30.0):
+                 ping_timeout: float = 2.0, max_entry_age: float = 30.0, max_reconnect_delay: float = 2.0):
         self._url = to_libpq_url(database_url)
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
@@ -58,6 +58,9 @@ class ChangeListener:
         self.stalls = 0
         self._application_name = application_name
         self._reconnect_delay = reconnect_delay
+        # Failed connects back off, doubling up to this: a database that is down (a failover under way)
+        # is not hammered by every worker, and one that is back is found again within this bound.
+        self._max_reconnect_delay = max(max_reconnect_delay, reconnect_delay)
         self._channel = channel
         self._subscribers: dict[str, list[KeyCallback]] = defaultdict(list)
         self._resets: list[Callable[[], None]] = []
@@ -66,6 +69,7 @@ class ChangeListener:
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
         self.reconnects = 0
+        self._listening_attempt = -1     # the value of `reconnects` when LISTEN last succeeded
 
     @property
     def connected(self) -> bool:
@@ -111,8 +115,10 @@ class ChangeListener:
 
     # -- internals ---------------------------------------------------------------------------
     def _run(self) -> None:
+        failures = 0    # connects in a row that never got to LISTEN
         while not self._stop.is_set():
             conn = None
+            listened_at = self.reconnects
             try:
                 conn = psycopg.connect(self._url, autocommit=True, application_name=self._application_name, **_TCP)
                 self._conn = conn
@@ -133,8 +139,17 @@ class ChangeListener:
                     except Exception:  # noqa: BLE001 - closing a dead connection may fail any way
                         pass
             if not self._stop.is_set():
+                failures = 0 if self._listened_since(listened_at) else failures + 1
                 self.reconnects += 1
-                self._stop.wait(self._reconnect_delay)
+                self._stop.wait(self.reconnect_delay(failures))
+
+    def reconnect_delay(self, failures: int) -> float:
+        """The pause before the next connect after `failures` failed ones in a row (0: the connection
+        worked and then dropped): doubling from reconnect_delay, at most max_reconnect_delay."""
+        return min(self._reconnect_delay * 2 ** max(failures - 1, 0), self._max_reconnect_delay)
+
+    def _listened_since(self, attempt: int) -> bool:
+        return self._listening_attempt == attempt
 
     def _listen(self, conn: psycopg.Connection) -> None:
         """LISTEN, then read notifications and prove the connection live with a NOTIFY to itself.
@@ -143,6 +158,7 @@ class ChangeListener:
         a backend that stops answering can never block this thread: the missing answer is noticed."""
         ping_channel = f"acme_ping_{uuid.uuid4().hex}"
         conn.execute(f'LISTEN "{self._channel}"; LISTEN "{ping_channel}"')
+        self._listening_attempt = self.reconnects
         # Flush before declaring ourselves connected: caches refuse stores while we are
         # disconnected, so nothing from before the outage can be served after it.
         self._reset()

@@ -4,12 +4,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 import sqlalchemy.exc
 from flask import Flask, Response, json, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import errors
+from ..db import connection_lost
 from .deadline import RequestDeadlineExceeded
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,12 @@ def _timed_out() -> Response:
     # Raised inside the request's unit of work, so it rolls back: nothing the request did is kept.
     return problem(503, "Request timed out", "the request took longer than its time limit; nothing was saved; "
                    "retry", code="platform.timeout", headers={"Retry-After": "1"})
+
+
+def _unavailable() -> Response:
+    # Nothing was committed (the unit of work rolls back on any error): the client retries as it is.
+    return problem(503, "Service unavailable", "the database could not complete the request; retry",
+                   code="platform.unavailable", headers={"Retry-After": "1"})
 
 
 def status_for(error: errors.DomainError) -> int:
@@ -147,8 +155,24 @@ def register_error_handlers(app: Flask) -> None:
         log.warning("database operational error: %s", str(exc).splitlines()[0])
         if getattr(getattr(exc, "orig", None), "sqlstate", None) == _QUERY_CANCELED:
             return _timed_out()
-        return problem(503, "Service unavailable", "the database could not complete the request; retry",
-                       code="platform.unavailable", headers={"Retry-After": "1"})
+        return _unavailable()
+
+    @app.errorhandler(sqlalchemy.exc.DBAPIError)
+    def _lost_database(exc: sqlalchemy.exc.DBAPIError):
+        # The other driver errors: a connection that died under the request (psycopg's InterfaceError
+        # "the connection is lost"), or a server that is no longer the primary (a transaction on a node
+        # that became a standby is read-only). Both pass with the failover; anything else is a bug.
+        if not (connection_lost(exc) or isinstance(exc.orig, psycopg.InterfaceError)):
+            return _unexpected(exc)
+        log.warning("database connection lost: %s", str(exc).splitlines()[0])
+        return _unavailable()
+
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(psycopg.InterfaceError)
+    def _lost_database_raw(exc: psycopg.Error):
+        # Raised by psycopg itself where SQLAlchemy does not wrap it (a LISTEN or a raw connection).
+        log.warning("database connection lost: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return _unavailable()
 
     @app.errorhandler(sqlalchemy.exc.ProgrammingError)
     def _refused(exc: sqlalchemy.exc.ProgrammingError):
