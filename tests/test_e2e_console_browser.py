@@ -72,7 +72,7 @@ def browser():
 
 
 def _across_self_refresh(read, attempts: int = 5):
-    """Runs `read` (a reload, a locator read) again when the page's own 5 s refresh navigated under it.
+    """Runs `read` (a navigation, a reload, a locator read) again when the page's own 5 s refresh navigated under it.
 
     The console reloads itself (`location.reload()`); when that lands during the test's reload or read,
     Chromium aborts one of the two navigations (net::ERR_ABORTED) or destroys the execution context the read
@@ -87,8 +87,12 @@ def _across_self_refresh(read, attempts: int = 5):
     raise AssertionError("unreachable")
 
 
+def _goto(page, url: str) -> None:
+    _across_self_refresh(lambda: page.goto(url))
+
+
 def _log_in(page, base: str, email: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base}/console/login")
+    _goto(page, f"{base}/console/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
@@ -102,7 +106,7 @@ def test_console_in_a_real_browser(console_stack, browser, drill, shots, tmp_pat
 
     # A logged-out browser is sent to the log-in form from every page.
     for name in PAGES:
-        page.goto(f"{bo}/console/{name}")
+        _goto(page, f"{bo}/console/{name}")
         assert page.url.startswith(f"{bo}/console/login"), (name, page.url)
     page.screenshot(path=str(shots / "login.png"))
 
@@ -147,7 +151,7 @@ def test_console_in_a_real_browser(console_stack, browser, drill, shots, tmp_pat
         page.screenshot(path=str(shots / "platform.png"), full_page=True)
 
         # The Dependencies page shows both versions of the library and draws them.
-        page.goto(f"{bo}/console/dependencies")
+        _goto(page, f"{bo}/console/dependencies")
         assert page.locator("svg.deps-graph").count() == 1
         assert page.locator("svg.deps-graph text", has_text="acme-skewdemo 1.0.0 (behind)").count() == 1
         # The index holds acme-skewdemo 2.0.0 (the drill published it): a major bump above both pins.
@@ -158,11 +162,11 @@ def test_console_in_a_real_browser(console_stack, browser, drill, shots, tmp_pat
         skew.stop_all()
 
     # Schemas and Roles render what the database holds.
-    page.goto(f"{bo}/console/schemas")
+    _goto(page, f"{bo}/console/schemas")
     assert page.locator("h2", has_text="acme_platform").count() == 1
     assert page.locator("table.ledger td", has_text="p0004").count() >= 1
     page.screenshot(path=str(shots / "schemas.png"), full_page=True)
-    page.goto(f"{bo}/console/roles")
+    _goto(page, f"{bo}/console/roles")
     # The audit capability is declared by, and held by, the backoffice's login alone.
     holders = [r for r in page.locator("#service-roles tr").all_inner_texts() if "_acme_platform_audit" in r]
     assert len(holders) == 1 and "_svc_backoffice" in holders[0], holders
@@ -188,7 +192,7 @@ def test_console_in_a_real_browser(console_stack, browser, drill, shots, tmp_pat
     poll(lambda: letter() is not None, within=60, interval=0.2, what="poison event dead-lettered")
     letter_id, status = letter()
     assert status == "dead"
-    page.goto(f"{bo}/console/events")
+    _goto(page, f"{bo}/console/events")
     row = page.locator(f"#dead-letter-{letter_id}")
     assert "AttributeError" in row.inner_text(), row.inner_text()   # the handler's error, as the consumer saw it
     page.screenshot(path=str(shots / "events-dead-letter.png"), full_page=True)
@@ -217,7 +221,7 @@ def test_console_in_a_real_browser(console_stack, browser, drill, shots, tmp_pat
     poll(lambda: page.request.get(f"{bo}/v1/console/platform").status == 401, within=5, interval=0.1,
          what="revoked session refused")
     for name in PAGES:
-        page.goto(f"{bo}/console/{name}")
+        _goto(page, f"{bo}/console/{name}")
         assert page.url.startswith(f"{bo}/console/login"), (name, page.url)
     page.close()
     for name in ("login", "platform", "schemas", "dependencies", "events-dead-letter", "events", "roles"):
