@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import build_stack, call, create_product, funded_customer, place_order
+pytest.register_assert_rewrite("e2e_support")
+
+from e2e_support import build_stack, call, create_product, funded_customer, place_order  # noqa: E402
 
 pytest_plugins = ["e2e_support"]
 
@@ -113,13 +115,31 @@ def sample(page: dict, name: str, **labels) -> float:
     return page.get((name, frozenset(labels.items())), 0.0)
 
 
-def wait_for_span(receiver: OtlpReceiver, python: Path, name: str, timeout: float = 30) -> list[dict]:
+def wait_for_spans(receiver: OtlpReceiver, python: Path, done, timeout: float = 30) -> list[dict]:
+    """The spans received once done(spans) holds (or the timeout passes: the caller's asserts then say what
+    is missing). A child span ends, and so may be exported, a batch before its parent: wait for the whole
+    shape a test checks, never only for one span of it."""
     deadline = time.monotonic() + timeout
     while True:
         spans = receiver.spans(python)
-        if any(s["name"] == name for s in spans) or time.monotonic() > deadline:
+        if done(spans) or time.monotonic() > deadline:
             return spans
         time.sleep(0.3)
+
+
+def trace_of(spans: list[dict], name: str) -> dict[str, dict] | None:
+    """{span id: span} of the trace holding the span called name, once its ancestors up to the root are all
+    received; else None."""
+    named = [s for s in spans if s["name"] == name]
+    if not named:
+        return None
+    trace = {s["id"]: s for s in spans if s["trace"] == named[0]["trace"]}
+    span = named[0]
+    while span["parent"]:
+        if span["parent"] not in trace:
+            return None
+        span = trace[span["parent"]]
+    return trace
 
 
 def test_place_order_is_one_span_per_domain_under_the_request_with_sql_below(traced, receiver, launcher):
@@ -128,10 +148,13 @@ def test_place_order_is_one_span_per_domain_under_the_request_with_sql_below(tra
     before = metrics(traced.sf)
     r = place_order(traced, customer, [(skus[0], 1), (skus[1], 2)])
     assert r.status_code == 201, r.text
-    spans = wait_for_span(receiver, launcher.venv("storefront") / "bin" / "python", "orders.place_order")
+    python = launcher.venv("storefront") / "bin" / "python"
+    # The request span ends after the response is sent: it may come in a later export than its children.
+    spans = wait_for_spans(receiver, python, lambda spans: trace_of(spans, "orders.place_order") is not None)
 
     (order,) = [s for s in spans if s["name"] == "orders.place_order"]
     trace = {s["id"]: s for s in spans if s["trace"] == order["trace"]}
+    assert order["parent"] in trace, "the request span never arrived"
     request = trace[order["parent"]]
     assert request["scope"] == "opentelemetry.instrumentation.flask" and request["kind"] == 2   # SERVER
     assert "/v1/orders" in request["name"] and request["parent"] == ""                         # the root
@@ -189,7 +212,8 @@ def test_probes_and_the_scrape_are_not_traced(traced, receiver, launcher):
         assert call("GET", f"{traced.sf}{path}").status_code == 200
     marker = call("GET", f"{traced.sf}/v1/products").status_code
     assert marker == 200
-    spans = wait_for_span(receiver, launcher.venv("storefront") / "bin" / "python", "catalog.list_products")
+    spans = wait_for_spans(receiver, launcher.venv("storefront") / "bin" / "python",
+                           lambda spans: trace_of(spans, "catalog.list_products") is not None)
     names = {s["name"] for s in spans if s["scope"] == "opentelemetry.instrumentation.flask"}
     assert not any(p in n for n in names for p in ("healthz", "readyz", "metrics")), names
     assert any("/v1/products" in n for n in names), names
