@@ -38,28 +38,27 @@ def live_instances(connection: sa.Connection) -> list[LiveInstance]:
     judging it by the reader's setting would let an `acmectl migrate` run with a small window treat
     live old instances as dead and apply a contract under them.
     """
-    exists = connection.exec_driver_sql("SELECT to_regclass('acme_platform.instances') IS NOT NULL").scalar()
-    if not exists:
-        return []
-    rows = connection.exec_driver_sql(
-        "SELECT instance_id::text, service, service_version, host, pid, started_at, heartbeat_at, packages, heads, git_sha "
-        "FROM acme_platform.instances WHERE heartbeat_at > now() - make_interval(secs => stale_after_seconds) "
-        "ORDER BY service, host, pid",
-    ).all()
-    return [LiveInstance(*row) for row in rows]
+    return _instances(connection, "heartbeat_at > now() - make_interval(secs => stale_after_seconds)",
+                      "service, host, pid")
 
 
 def stale_instances(connection: sa.Connection, limit: int = 20) -> list[LiveInstance]:
     """Registered instances whose last heartbeat is past their own window, newest heartbeat first: processes
     that died without deregistering (kill -9, a host that went away). Not live for anyone; `acmectl status`
     shows them so an operator sees which host stopped beating and when. At most `limit` of them."""
+    return _instances(connection, "heartbeat_at <= now() - make_interval(secs => stale_after_seconds)",
+                      "heartbeat_at DESC, service, host, pid LIMIT %(limit)s", {"limit": limit})
+
+
+def _instances(connection: sa.Connection, where: str, order: str, params: dict | None = None) -> list[LiveInstance]:
+    """The registry's rows matching `where` (a constant of this module, never input), as LiveInstance;
+    [] before the platform schema exists."""
     exists = connection.exec_driver_sql("SELECT to_regclass('acme_platform.instances') IS NOT NULL").scalar()
     if not exists:
         return []
     rows = connection.exec_driver_sql(
         "SELECT instance_id::text, service, service_version, host, pid, started_at, heartbeat_at, packages, heads, git_sha "
-        "FROM acme_platform.instances WHERE heartbeat_at <= now() - make_interval(secs => stale_after_seconds) "
-        "ORDER BY heartbeat_at DESC, service, host, pid LIMIT %(limit)s",
-        {"limit": limit},
+        f"FROM acme_platform.instances WHERE {where} ORDER BY {order}",
+        *([params] if params else []),
     ).all()
     return [LiveInstance(*row) for row in rows]
