@@ -24,6 +24,7 @@ pytest_plugins = ["e2e_support"]
 
 DOMAIN_SCOPE = "acme_platform.domains"
 SQL_SCOPE = "acme_platform.sql"
+REQUEST_SCOPE = "acme_platform.web"
 
 DECODE = r"""
 import json, sys
@@ -95,8 +96,9 @@ def traced(launcher, make_database, receiver):
     """storefront (tracing on) + backoffice on a database of their own."""
     database = make_database()
     launcher.migrate("backoffice", database)
+    # Every request traced: the platform's default samples one in ten.
     tracing = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.url,
-               "OTEL_BSP_SCHEDULE_DELAY": "100"}
+               "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
     stack = build_stack(launcher, database, fulfillment=False, env={"storefront": tracing})
     yield stack
     launcher.stop([stack.storefront, stack.backoffice])
@@ -156,8 +158,10 @@ def test_place_order_is_one_span_per_domain_under_the_request_with_sql_below(tra
     trace = {s["id"]: s for s in spans if s["trace"] == order["trace"]}
     assert order["parent"] in trace, "the request span never arrived"
     request = trace[order["parent"]]
-    assert request["scope"] == "opentelemetry.instrumentation.flask" and request["kind"] == 2   # SERVER
-    assert "/v1/orders" in request["name"] and request["parent"] == ""                         # the root
+    assert request["scope"] == REQUEST_SCOPE and request["kind"] == 2   # SERVER
+    assert request["name"] == "POST /v1/orders" and request["parent"] == ""   # the root
+    assert request["attributes"]["http.route"] == "/v1/orders"
+    assert int(request["attributes"]["http.response.status_code"]) == 201
     domain_spans = [s for s in trace.values() if s["scope"] == DOMAIN_SCOPE]
     # One span per domain the request calls through its public API: orders from the view, catalog and
     # billing from orders. (identity checks the token through its Authenticator class: not a function.)
@@ -214,6 +218,25 @@ def test_probes_and_the_scrape_are_not_traced(traced, receiver, launcher):
     assert marker == 200
     spans = wait_for_spans(receiver, launcher.venv("storefront") / "bin" / "python",
                            lambda spans: trace_of(spans, "catalog.list_products") is not None)
-    names = {s["name"] for s in spans if s["scope"] == "opentelemetry.instrumentation.flask"}
+    names = {s["name"] for s in spans if s["scope"] == REQUEST_SCOPE}
     assert not any(p in n for n in names for p in ("healthz", "readyz", "metrics")), names
     assert any("/v1/products" in n for n in names), names
+
+
+def test_a_callers_trace_context_is_continued_and_its_sampling_decision_kept(traced, receiver, launcher):
+    python = launcher.venv("storefront") / "bin" / "python"
+    sampled, dropped = "4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"
+    caller = "00f067aa0ba902b7"
+    # Not sampled upstream: nothing of that trace is recorded here (the parent-based sampler keeps the caller's
+    # decision), though this service traces every request it starts itself.
+    assert call("GET", f"{traced.sf}/v1/products", headers={"traceparent": f"00-{dropped}-{caller}-00"}).status_code == 200
+    assert call("GET", f"{traced.sf}/v1/products", headers={"traceparent": f"00-{sampled}-{caller}-01"}).status_code == 200
+    spans = wait_for_spans(receiver, python, lambda spans: any(
+        s["trace"] == sampled and s["name"] == "catalog.list_products" for s in spans)
+        and any(s["trace"] == sampled and s["scope"] == REQUEST_SCOPE for s in spans))
+    (request,) = [s for s in spans if s["trace"] == sampled and s["scope"] == REQUEST_SCOPE]
+    assert request["parent"] == caller and request["name"] == "GET /v1/products", request
+    (listing,) = [s for s in spans if s["trace"] == sampled and s["name"] == "catalog.list_products"]
+    assert listing["parent"] == request["id"]
+    # The dropped request was answered before the sampled one, and its spans would have ended first.
+    assert [s for s in spans if s["trace"] == dropped] == []

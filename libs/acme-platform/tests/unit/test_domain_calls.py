@@ -294,7 +294,45 @@ def test_a_failing_statement_ends_its_span_as_an_error(plant):
 
     sql_spans.install()
     engine = sa.create_engine("sqlite://")
-    with engine.connect() as conn, pytest.raises(sa.exc.OperationalError):
-        conn.execute(sa.text("SELECT * FROM no_such_table"))
+    with trace.get_tracer("test").start_as_current_span("request"):
+        with engine.connect() as conn, pytest.raises(sa.exc.OperationalError):
+            conn.execute(sa.text("SELECT * FROM no_such_table"))
     (span,) = [s for s in EXPORTER.get_finished_spans() if s.instrumentation_scope.name == "acme_platform.sql"]
     assert span.status.status_code == StatusCode.ERROR and span.attributes["error.type"] == "OperationalError"
+
+
+def test_a_statement_outside_any_span_is_not_a_span_of_its_own(plant):
+    # The registry's heartbeat, the listener: a root span per statement would be noise nobody reads.
+    from acme_platform.web import sql_spans
+
+    sql_spans.install()
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    assert [s for s in EXPORTER.get_finished_spans() if s.instrumentation_scope.name == "acme_platform.sql"] == []
+    with trace.get_tracer("test").start_as_current_span("request"), engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))   # the same statement under a recorded span is one
+    assert len([s for s in EXPORTER.get_finished_spans() if s.instrumentation_scope.name == "acme_platform.sql"]) == 1
+
+
+def _sampled_out_request():
+    """The current span of a request the sampler left out: valid, not recording."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    context = SpanContext(trace_id=0x1234, span_id=0x5678, is_remote=True, trace_flags=TraceFlags(0))
+    return trace.use_span(NonRecordingSpan(context))
+
+
+def test_a_request_the_sampler_left_out_makes_no_span_but_still_counts(plant):
+    from acme_platform.web import sql_spans
+
+    sql_spans.install()
+    dom = plant("plantsampled")
+    before = sample("acme_domain_calls_total", domain="plantsampled", function="outer")
+    with _sampled_out_request():
+        assert dom.across("acme_plantsampled", 2) == 2 and dom.outer(1) == 1
+    assert EXPORTER.get_finished_spans() == ()      # no domain span, no SQL span, no orphan root
+    assert sample("acme_domain_calls_total", domain="plantsampled", function="outer") == before + 1
+    assert sample("acme_domain_statements_total", domain="plantsampled", function="outer") >= 2
+    dom.outer(1)                                      # and without a parent it is a root span again
+    assert [s.name for s in domain_spans()] == ["plantsampled.outer"]

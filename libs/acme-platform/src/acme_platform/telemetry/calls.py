@@ -74,7 +74,7 @@ def observed(domain: str, function: str, fn: Callable) -> Callable:
         token = CURRENT_CALL.set(counter)
         tracer = _tracer()
         span = None
-        if tracer is not None:
+        if tracer is not None and _may_record(trace.get_current_span()):
             # start_span + attach rather than start_as_current_span: the same span and context, without
             # two generator-based context managers per call (measured: bench/wrapper_cost.py).
             span = tracer.start_span(span_name, kind=SpanKind.INTERNAL, attributes=attributes)
@@ -114,6 +114,13 @@ def observed(domain: str, function: str, fn: Callable) -> Callable:
 
     setattr(call, _OBSERVED, fn)
     return call
+
+
+def _may_record(parent: trace.Span) -> bool:
+    """Whether a span started here could be recorded: under a recorded parent, or as a root (the sampler
+    decides). Under a parent the sampler left out, the parent-based sampler would drop it: skip making it
+    (a sampled-out request then costs the wrapper nothing but this check)."""
+    return parent.is_recording() or not parent.get_span_context().is_valid
 
 
 def _tracer() -> trace.Tracer | None:

@@ -7,7 +7,8 @@ Engine class (every engine) are all it takes. Installed only when tracing is on 
 
 Spans follow the database semantic conventions: named by the operation (SELECT, INSERT, ...), kind CLIENT,
 db.system.name, db.namespace, db.operation.name and db.query.text (the statement with its placeholders;
-parameter values are never recorded).
+parameter values are never recorded). A statement gets a span only under a recorded span (a sampled
+request or domain call). ACME_TRACE_SQL=off leaves this hook out (web.tracing).
 """
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def install() -> None:
 
 
 def _before(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
-    if context is None:
+    # Only under a span that is recorded: a statement of a request the sampler left out would be dropped
+    # by the parent-based sampler anyway (this skips building it), and one outside any request or domain
+    # call (the registry's heartbeat, the listener) is not a trace anyone reads.
+    if context is None or not trace.get_current_span().is_recording():
         return
     words = statement.split(None, 1)
     operation = words[0].upper() if words else "SQL"

@@ -9,9 +9,20 @@
 The SDK reads the rest itself: OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (service.name defaults to
 the service's name), OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* (batch size, delay, queue).
 
-When on, the request gets its span from opentelemetry-instrumentation-flask and every SQL statement
-one from web.sql_spans (why not the contrib SQLAlchemy instrumentation: see there); the domain-call
-spans between them come from the core (acme_platform.telemetry). Configured per process (a gunicorn worker builds its app after the
+Sampling. Without OTEL_TRACES_SAMPLER we sample as `parentbased_traceidratio` at OTEL_TRACES_SAMPLER_ARG,
+default 0.1 (DEFAULT_SAMPLE_RATIO), not the SDK's parentbased_always_on: a traced request costs its
+worker ~25 % more CPU on place_order (the Python SDK's span bookkeeping and the OTLP encoding of a dozen
+spans, measured in bench/README "Observability overhead"), which no service should pay on every request by
+default. A request arriving with a sampled `traceparent` is always traced (parent-based), so a trace
+started upstream stays whole. `OTEL_TRACES_SAMPLER=parentbased_always_on` traces everything.
+
+    ACME_TRACE_SQL=off               no span per SQL statement (the domain spans still count them in
+                                     acme.db.statements): two thirds fewer spans on place_order
+
+When on, the request gets its span from web.request_spans (why not the contrib Flask instrumentation:
+see there) and every SQL statement one from web.sql_spans (why not the contrib SQLAlchemy
+instrumentation: see there); the domain-call spans between them come from the core
+(acme_platform.telemetry). Configured per process (a gunicorn worker builds its app after the
 fork, so the batch exporter's thread lives in the worker that fills it).
 
 We set the SDK up here rather than through opentelemetry-distro's auto-configuration: that also
@@ -30,9 +41,8 @@ from . import sql_spans
 
 log = logging.getLogger(__name__)
 
-# Probes and the scrape are not requests anyone traces; a comma-separated regex list, as the
-# instrumentation's own OTEL_PYTHON_FLASK_EXCLUDED_URLS (which wins when set).
-EXCLUDED_URLS = "healthz,readyz,metrics"
+# The share of requests without an upstream decision that are traced when OTEL_TRACES_SAMPLER is unset.
+DEFAULT_SAMPLE_RATIO = 0.1
 
 _configured_pid: int | None = None
 
@@ -47,6 +57,31 @@ def exporter_names() -> list[str]:
 
 def enabled() -> bool:
     return bool(exporter_names())
+
+
+def sql_spans_enabled() -> bool:
+    raw = os.environ.get("ACME_TRACE_SQL", "on").strip().lower()
+    if raw not in ("on", "off"):
+        raise ConfigError("ACME_TRACE_SQL", f"is {raw!r}: use on or off")
+    return raw == "on"
+
+
+def sampler():
+    """Our default sampler, or None when OTEL_TRACES_SAMPLER is set (the SDK then reads it and its _ARG)."""
+    if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
+        return None
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    raw = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+    ratio = DEFAULT_SAMPLE_RATIO
+    if raw:
+        try:
+            ratio = float(raw)
+        except ValueError:
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise ConfigError("OTEL_TRACES_SAMPLER_ARG", f"is {raw!r}: a ratio from 0 to 1")
+    return ParentBased(TraceIdRatioBased(ratio))
 
 
 def configure_process(service_name: str) -> bool:
@@ -66,25 +101,26 @@ def configure_process(service_name: str) -> bool:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     exporters = [_exporter(name) for name in names]
+    with_sql = sql_spans_enabled()
     # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over these defaults.
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}), sampler=sampler())
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    sql_spans.install()
+    if with_sql:
+        sql_spans.install()
     _configured_pid = os.getpid()
-    log.info("tracing on", extra={"exporters": names})
+    log.info("tracing on", extra={"exporters": names, "sampler": provider.sampler.get_description(),
+                                  "sql_spans": with_sql})
     return True
 
 
 def instrument_app(app: Flask) -> None:
-    """The request span of every request to this app (a no-op while tracing is off)."""
-    if not enabled():
-        return
-    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+    """The request span of every request to this app (nothing is installed while tracing is off)."""
+    if enabled():
+        from . import request_spans   # imported only when on: opentelemetry.propagate loads its entry points
 
-    FlaskInstrumentor.instrument_app(
-        app, excluded_urls=os.environ.get("OTEL_PYTHON_FLASK_EXCLUDED_URLS", EXCLUDED_URLS))
+        request_spans.install(app)
 
 
 def _exporter(name: str):
