@@ -200,14 +200,10 @@ def test_a_refused_order_counts_the_error_code_and_marks_the_spans(traced, recei
     assert sample(after, "acme_domain_calls_total", domain="billing", function="charge") == \
         sample(before, "acme_domain_calls_total", domain="billing", function="charge")      # never reached
 
-    python = launcher.venv("storefront") / "bin" / "python"
-    deadline = time.monotonic() + 30
-    while True:
-        failed = [s for s in receiver.spans(python)
-                  if s["name"] == "catalog.reserve_many" and s["attributes"].get("acme.error.code") == code]
-        if failed or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+    def refused(spans):
+        return [s for s in spans if s["name"] == "catalog.reserve_many" and s["attributes"].get("acme.error.code") == code]
+
+    failed = refused(wait_for_spans(receiver, launcher.venv("storefront") / "bin" / "python", refused))
     assert failed and failed[0]["status"] == 2   # STATUS_CODE_ERROR
 
 
